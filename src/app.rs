@@ -1,0 +1,127 @@
+//! The application value: shared state, the router built from it, and the
+//! serve loop. `main` and the integration tests both start the server
+//! through [`AppState::open`], [`app`] and [`run`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::hashing::{HashError, PasswordHasher};
+use crate::rate_limit::IpRateLimiter;
+use crate::store::{SledStore, StoreError, UserStore};
+use crate::tokens::KeyService;
+use crate::tokens::keys::{KeyError, KeyRing};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("cannot open the user store in {path}: {source}")]
+    Store {
+        /// The data folder.
+        path: String,
+        /// The store's error.
+        source: StoreError,
+    },
+    /// The signing keys could not be loaded or created.
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    /// The password hashing parameters were refused.
+    #[error("password hashing: {0}")]
+    Hashing(#[from] HashError),
+}
+
+/// Everything a request handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated tenant configuration.
+    pub config: Arc<Config>,
+    /// Where users live.
+    pub store: Arc<dyn UserStore>,
+    /// Argon2id on the bounded blocking pool.
+    pub hasher: PasswordHasher,
+    /// Signing keys and the JWKS.
+    pub keys: Arc<KeyService>,
+    /// Signup throttle per client IP, when enabled.
+    pub signup_limiter: Option<Arc<IpRateLimiter>>,
+}
+
+impl AppState {
+    /// Opens the sled store and the keys folder named by the configuration,
+    /// generating a first signing key if the folder is empty.
+    pub fn open(config: Config) -> Result<Self, StartError> {
+        let cache_bytes = config.storage.cache_capacity_mib.saturating_mul(1 << 20);
+        let store = SledStore::open(&config.data_dir, cache_bytes).map_err(|source| {
+            StartError::Store {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+        let ring = KeyRing::load_or_create(&config.keys_dir, config.signing_alg)?;
+        Self::with_parts(config, Arc::new(store), ring)
+    }
+
+    /// Assembles state from an already opened store and key ring.
+    pub fn with_parts(
+        config: Config,
+        store: Arc<dyn UserStore>,
+        ring: KeyRing,
+    ) -> Result<Self, StartError> {
+        let hasher = PasswordHasher::new(&config.password_hashing)?;
+        let signup_limiter =
+            IpRateLimiter::per_minute(config.rate_limits.signup_per_ip_per_minute).map(Arc::new);
+        Ok(Self {
+            config: Arc::new(config),
+            store,
+            hasher,
+            keys: Arc::new(KeyService::new(ring)),
+            signup_limiter,
+        })
+    }
+}
+
+/// The whole HTTP surface for a state.
+pub fn app(state: AppState) -> Router {
+    crate::http::router(state)
+}
+
+/// Aborts a background task when dropped, so housekeeping stops with the server.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, lets in-flight requests
+/// finish, then flushes the store so nothing acknowledged is lost.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let _housekeeping = state.signup_limiter.clone().map(|limiter| {
+        AbortOnDrop(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limiter.forget_idle();
+            }
+        }))
+    });
+    let store = Arc::clone(&state.store);
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    store
+        .flush()
+        .await
+        .map_err(|err| std::io::Error::other(err.to_string()))
+}

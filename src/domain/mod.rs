@@ -1,0 +1,6 @@
+//! Pure domain rules: no HTTP, no storage, each module unit-tested.
+
+pub mod metadata;
+pub mod password_policy;
+pub mod signup;
+pub mod user;

@@ -1,0 +1,29 @@
+//! claimset: a self-hosted, Auth0-compatible OpenID Connect identity provider.
+//!
+//! # Layout
+//!
+//! - [`config`]: TOML → typed, validated [`config::Config`]; the embedded dev tenant.
+//! - [`app`]: shared [`app::AppState`], the router ([`app::app`]) and the serve loop ([`app::run`]).
+//! - [`http`]: axum routers, one module per API family; the only place that knows
+//!   status codes and JSON error shapes.
+//! - [`domain`]: pure rules — signup validation, metadata rules, password policy, the user model.
+//! - [`accounts`]: creating users (validate → hash → atomic store write).
+//! - [`store`]: the [`store::UserStore`] trait and its sled implementation with group commit.
+//! - [`hashing`]: Argon2id on a bounded blocking pool.
+//! - [`tokens`]: signing keys, JWKS, JWT minting and verification.
+//! - [`rate_limit`]: per-IP throttles.
+//! - [`cli`]: the command line (`serve`, `keys generate`, `keys list`).
+//!
+//! Data flows one way: handler → domain → store; tokens are minted from what
+//! the domain returns.
+
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod hashing;
+pub mod http;
+pub mod rate_limit;
+pub mod store;
+pub mod tokens;

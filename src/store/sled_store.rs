@@ -1,0 +1,291 @@
+//! The sled implementation of [`UserStore`].
+//!
+//! Trees: `users` (user id → JSON record), `users_by_email` and
+//! `users_by_username` (connection NUL lower-cased value → user id). A create
+//! touches all three in one sled transaction, so an index entry never exists
+//! without its user and two racing signups cannot both win.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::group_commit::{GroupCommit, GroupCommitStats};
+use super::{StoreError, UserStore};
+use crate::domain::user::User;
+
+/// Users in an embedded sled database.
+pub struct SledStore {
+    db: sled::Db,
+    users: sled::Tree,
+    by_email: sled::Tree,
+    by_username: sled::Tree,
+    commits: GroupCommit,
+}
+
+/// Which unique constraint a create ran into.
+#[derive(Debug, Clone, Copy)]
+enum Conflict {
+    Id,
+    Email,
+    Username,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database folder with a page cache of `cache_capacity_bytes`.
+    pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            // Every acknowledged write is flushed by the group commit; sled's
+            // own timer would only add a second flusher.
+            .flush_every_ms(None)
+            .open()
+            .map_err(backend)?;
+        let users = db.open_tree("users").map_err(backend)?;
+        let by_email = db.open_tree("users_by_email").map_err(backend)?;
+        let by_username = db.open_tree("users_by_username").map_err(backend)?;
+        let commits = GroupCommit::start(db.clone())
+            .map_err(|err| StoreError::Backend(format!("cannot start flusher: {err}")))?;
+        Ok(Self {
+            db,
+            users,
+            by_email,
+            by_username,
+            commits,
+        })
+    }
+
+    /// How well concurrent writes have been grouped into flushes.
+    pub fn group_commit_stats(&self) -> Arc<GroupCommitStats> {
+        Arc::clone(self.commits.stats())
+    }
+
+    fn read_user(&self, user_id: &[u8]) -> Result<Option<User>, StoreError> {
+        match self.users.get(user_id).map_err(backend)? {
+            None => Ok(None),
+            Some(bytes) => decode(user_id, &bytes).map(Some),
+        }
+    }
+
+    fn find_via(&self, index: &sled::Tree, key: &[u8]) -> Result<Option<User>, StoreError> {
+        match index.get(key).map_err(backend)? {
+            None => Ok(None),
+            Some(user_id) => self.read_user(&user_id),
+        }
+    }
+}
+
+/// Index key: connection, NUL, lower-cased value (connection names hold no
+/// control characters; config validation guarantees it).
+fn index_key(connection: &str, value: &str) -> Vec<u8> {
+    let value = value.to_lowercase();
+    let mut key = Vec::with_capacity(connection.len() + 1 + value.len());
+    key.extend_from_slice(connection.as_bytes());
+    key.push(0);
+    key.extend_from_slice(value.as_bytes());
+    key
+}
+
+fn backend(err: sled::Error) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+fn decode(key: &[u8], bytes: &[u8]) -> Result<User, StoreError> {
+    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        detail: err.to_string(),
+    })
+}
+
+#[async_trait]
+impl UserStore for SledStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let record = serde_json::to_vec(user).map_err(|err| StoreError::Corrupt {
+            key: user.user_id.clone(),
+            detail: err.to_string(),
+        })?;
+        let id = user.user_id.as_bytes();
+        let email_key = index_key(&user.connection, &user.email);
+        let username_key = user
+            .username
+            .as_deref()
+            .map(|username| index_key(&user.connection, username));
+
+        let outcome = (&self.users, &self.by_email, &self.by_username).transaction(
+            |(users, emails, usernames)| {
+                if users.get(id)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(Conflict::Id));
+                }
+                if emails.get(&email_key)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(Conflict::Email));
+                }
+                if let Some(key) = &username_key {
+                    if usernames.get(key)?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(Conflict::Username));
+                    }
+                    usernames.insert(key.as_slice(), id)?;
+                }
+                emails.insert(email_key.as_slice(), id)?;
+                users.insert(id, record.as_slice())?;
+                Ok(())
+            },
+        );
+        match outcome {
+            Ok(()) => self.commits.wait_durable().await,
+            Err(TransactionError::Abort(Conflict::Id)) => Err(StoreError::DuplicateId),
+            Err(TransactionError::Abort(Conflict::Email)) => Err(StoreError::DuplicateEmail),
+            Err(TransactionError::Abort(Conflict::Username)) => {
+                Err(StoreError::DuplicateUsername)
+            }
+            Err(TransactionError::Storage(err)) => Err(backend(err)),
+        }
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        self.read_user(user_id.as_bytes())
+    }
+
+    async fn find_by_email(
+        &self,
+        connection: &str,
+        email: &str,
+    ) -> Result<Option<User>, StoreError> {
+        self.find_via(&self.by_email, &index_key(connection, email))
+    }
+
+    async fn find_by_username(
+        &self,
+        connection: &str,
+        username: &str,
+    ) -> Result<Option<User>, StoreError> {
+        self.find_via(&self.by_username, &index_key(connection, username))
+    }
+
+    async fn user_count(&self) -> Result<u64, StoreError> {
+        Ok(self.users.len() as u64)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await.map(|_| ()).map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::new_database_user_id;
+    use serde_json::{Map, json};
+    use std::sync::atomic::Ordering;
+
+    fn user(email: &str, username: Option<&str>) -> User {
+        User {
+            user_id: new_database_user_id(1_700_000_000).expect("rng"),
+            connection: "db".to_owned(),
+            email: email.to_owned(),
+            email_verified: false,
+            username: username.map(str::to_owned),
+            given_name: None,
+            family_name: None,
+            name: email.to_owned(),
+            nickname: "n".to_owned(),
+            picture: None,
+            user_metadata: json!({"hobby": "surfing"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            app_metadata: Map::new(),
+            password_hash: Some("$argon2id$...".to_owned()),
+            blocked: false,
+            created_at: "2026-01-01T00:00:00.000Z".to_owned(),
+            updated_at: "2026-01-01T00:00:00.000Z".to_owned(),
+            last_login: None,
+            last_ip: None,
+            logins_count: 0,
+        }
+    }
+
+    fn open(dir: &Path) -> SledStore {
+        SledStore::open(dir, 4 << 20).expect("open")
+    }
+
+    #[tokio::test]
+    async fn create_then_find_by_id_email_and_username() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let ann = user("ann@example.com", Some("Ann"));
+        store.create_user(&ann).await.expect("create");
+        assert_eq!(store.get_user(&ann.user_id).await.expect("get"), Some(ann.clone()));
+        let by_email = store.find_by_email("db", "ANN@example.com").await.expect("find");
+        assert_eq!(by_email.map(|u| u.user_id), Some(ann.user_id.clone()));
+        let by_name = store.find_by_username("db", "ann").await.expect("find");
+        assert_eq!(by_name.map(|u| u.user_id), Some(ann.user_id.clone()));
+        assert!(store.find_by_email("other", "ann@example.com").await.expect("find").is_none());
+        assert_eq!(store.user_count().await.expect("count"), 1);
+    }
+
+    #[tokio::test]
+    async fn unique_constraints_leave_nothing_half_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        store.create_user(&user("a@x.test", Some("a"))).await.expect("first");
+        let dup_email = user("A@X.test", Some("b"));
+        assert!(matches!(
+            store.create_user(&dup_email).await,
+            Err(StoreError::DuplicateEmail)
+        ));
+        let dup_name = user("c@x.test", Some("A"));
+        assert!(matches!(
+            store.create_user(&dup_name).await,
+            Err(StoreError::DuplicateUsername)
+        ));
+        // The refused creates left no index entry behind.
+        assert!(store.find_by_username("db", "b").await.expect("find").is_none());
+        assert!(store.find_by_email("db", "c@x.test").await.expect("find").is_none());
+        assert_eq!(store.user_count().await.expect("count"), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_creates_of_one_email_have_one_winner_and_share_flushes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(open(dir.path()));
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                // Half race for one email, half write distinct users.
+                let email = if i % 2 == 0 { "same@x.test".to_owned() } else { format!("u{i}@x.test") };
+                store.create_user(&user(&email, None)).await
+            }));
+        }
+        let mut won = 0;
+        let mut duplicates = 0;
+        for task in tasks {
+            match task.await.expect("join") {
+                Ok(()) => won += 1,
+                Err(StoreError::DuplicateEmail) => duplicates += 1,
+                Err(other) => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((won, duplicates), (33, 31));
+        let stats = store.group_commit_stats();
+        let flushes = stats.flushes.load(Ordering::Relaxed);
+        let writes = stats.writes.load(Ordering::Relaxed);
+        assert_eq!(writes, 33);
+        assert!(flushes < writes, "{flushes} flushes for {writes} writes");
+    }
+
+    #[tokio::test]
+    async fn acknowledged_writes_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ann = user("ann@example.com", None);
+        {
+            let store = open(dir.path());
+            store.create_user(&ann).await.expect("create");
+        }
+        let store = open(dir.path());
+        assert_eq!(store.get_user(&ann.user_id).await.expect("get"), Some(ann));
+    }
+}

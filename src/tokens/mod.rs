@@ -1,0 +1,57 @@
+//! Signing keys, the JWKS built from them, and JWT minting/verification.
+//!
+//! Keys are held in a [`KeyService`] value in the app state — never a global
+//! — so a rotation can swap the ring while requests keep running.
+
+pub mod jwt;
+pub mod keys;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use keys::KeyRing;
+
+/// The JWKS document, rendered once per key ring.
+#[derive(Debug, Clone)]
+pub struct RenderedJwks {
+    /// `{"keys":[…]}` as JSON text.
+    pub body: String,
+    /// Strong validator for conditional requests.
+    pub etag: String,
+}
+
+impl RenderedJwks {
+    fn render(ring: &KeyRing) -> Self {
+        let body = ring.jwks().to_string();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
+        let etag = format!("\"{}\"", hex::encode(&digest.as_ref()[..16]));
+        Self { body, etag }
+    }
+}
+
+/// The current key ring and its rendered JWKS, swappable as a unit.
+pub struct KeyService {
+    current: ArcSwap<(KeyRing, RenderedJwks)>,
+}
+
+impl KeyService {
+    /// Wraps a loaded ring.
+    pub fn new(ring: KeyRing) -> Self {
+        let jwks = RenderedJwks::render(&ring);
+        Self {
+            current: ArcSwap::from_pointee((ring, jwks)),
+        }
+    }
+
+    /// The ring in force now (cheap; hold it for the length of one request).
+    pub fn ring(&self) -> Arc<(KeyRing, RenderedJwks)> {
+        self.current.load_full()
+    }
+
+    /// Replaces the ring (key rotation) without interrupting requests.
+    pub fn replace(&self, ring: KeyRing) {
+        let jwks = RenderedJwks::render(&ring);
+        self.current.store(Arc::new((ring, jwks)));
+    }
+}
