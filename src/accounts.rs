@@ -21,7 +21,13 @@ pub async fn create_database_user(
     signup: ValidSignup,
 ) -> Result<User, SignupError> {
     let generic = signup.generic_errors;
-    let conceal = |err: SignupError| if generic { SignupError::InvalidSignup } else { err };
+    let conceal = |err: SignupError| {
+        if generic {
+            SignupError::InvalidSignup
+        } else {
+            err
+        }
+    };
 
     if !generic {
         // Cheap early answer: no need to spend a hash on a known duplicate.

@@ -56,12 +56,11 @@ impl AppState {
     /// generating a first signing key if the folder is empty.
     pub fn open(config: Config) -> Result<Self, StartError> {
         let cache_bytes = config.storage.cache_capacity_mib.saturating_mul(1 << 20);
-        let store = SledStore::open(&config.data_dir, cache_bytes).map_err(|source| {
-            StartError::Store {
+        let store =
+            SledStore::open(&config.data_dir, cache_bytes).map_err(|source| StartError::Store {
                 path: config.data_dir.display().to_string(),
                 source,
-            }
-        })?;
+            })?;
         let ring = KeyRing::load_or_create(&config.keys_dir, config.signing_alg)?;
         Self::with_parts(config, Arc::new(store), ring)
     }

@@ -108,8 +108,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         match dev_backend_secret(&config.data_dir) {
             Ok(secret) => {
                 for client in &mut config.clients {
-                    if client.client_id == DEV_BACKEND_CLIENT_ID && client.client_secret.is_none()
-                    {
+                    if client.client_id == DEV_BACKEND_CLIENT_ID && client.client_secret.is_none() {
                         client.client_secret = Some(secret.clone());
                     }
                 }
@@ -118,7 +117,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             Err(err) => {
                 return fail(
                     1,
-                    format!("cannot keep the dev-backend secret in {}: {err}", config.data_dir.display()),
+                    format!(
+                        "cannot keep the dev-backend secret in {}: {err}",
+                        config.data_dir.display()
+                    ),
                 );
             }
         }
@@ -237,8 +239,15 @@ fn keys_command(command: KeysCommand) -> ExitCode {
                 Ok(path) => match KeyRing::load(&dir) {
                     Ok(ring) => {
                         let key = ring.signing_key();
-                        println!("{}  {}  {}  (signing)", key.kid(), key.alg(), path.display());
-                        println!("restart claimset to start signing with it; older keys stay published");
+                        println!(
+                            "{}  {}  {}  (signing)",
+                            key.kid(),
+                            key.alg(),
+                            path.display()
+                        );
+                        println!(
+                            "restart claimset to start signing with it; older keys stay published"
+                        );
                         ExitCode::SUCCESS
                     }
                     Err(err) => fail(1, err),

@@ -434,11 +434,13 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let name = source.name();
         let text = match source {
-            ConfigSource::File(path) => std::fs::read_to_string(path).map_err(|err| ConfigError {
-                source_name: name.clone(),
-                key: "(file)".to_owned(),
-                problem: format!("cannot read: {err}"),
-            })?,
+            ConfigSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|err| ConfigError {
+                    source_name: name.clone(),
+                    key: "(file)".to_owned(),
+                    problem: format!("cannot read: {err}"),
+                })?
+            }
             ConfigSource::DevTenant => DEV_TENANT_TOML.to_owned(),
             ConfigSource::Text(text) => text.clone(),
         };
@@ -466,12 +468,16 @@ impl Config {
             let issuer = format!("http://{listen}/");
             table.insert("issuer".to_owned(), toml::Value::String(issuer));
         }
-        let mut config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|err| {
                 let path = err.path().to_string();
                 ConfigError {
                     source_name: name.clone(),
-                    key: if path == "." { "(top level)".to_owned() } else { path },
+                    key: if path == "." {
+                        "(top level)".to_owned()
+                    } else {
+                        path
+                    },
                     problem: one_line(&err.into_inner().to_string()),
                 }
             })?;
@@ -538,10 +544,16 @@ impl Config {
             hashing.parallelism,
             None,
         ) {
-            return fail("password_hashing", format!("invalid Argon2 parameters: {err}"));
+            return fail(
+                "password_hashing",
+                format!("invalid Argon2 parameters: {err}"),
+            );
         }
         if self.storage.cache_capacity_mib == 0 {
-            return fail("storage.cache_capacity_mib", "must be at least 1".to_owned());
+            return fail(
+                "storage.cache_capacity_mib",
+                "must be at least 1".to_owned(),
+            );
         }
 
         self.validate_claims()?;
@@ -549,9 +561,11 @@ impl Config {
         let mut connection_names = HashSet::new();
         for (i, connection) in self.connections.iter().enumerate() {
             let key = format!("connections[{i}]");
-            if connection.name.trim().is_empty() || connection.name.chars().any(char::is_control)
-            {
-                return fail(&format!("{key}.name"), "must be a non-empty name without control characters".to_owned());
+            if connection.name.trim().is_empty() || connection.name.chars().any(char::is_control) {
+                return fail(
+                    &format!("{key}.name"),
+                    "must be a non-empty name without control characters".to_owned(),
+                );
             }
             if !connection_names.insert(connection.name.as_str()) {
                 return fail(
@@ -575,7 +589,10 @@ impl Config {
                 metadata::check_property_name(&field.name)
                     .map_err(|problem| (field_key.clone(), problem))?;
                 if !field_names.insert(field.name.as_str()) {
-                    return fail(&field_key, format!("duplicate signup field {:?}", field.name));
+                    return fail(
+                        &field_key,
+                        format!("duplicate signup field {:?}", field.name),
+                    );
                 }
             }
             if connection.signup_fields.len() > metadata::SIGNUP_MAX_PROPERTIES {
@@ -646,7 +663,10 @@ impl Config {
                 if !KNOWN_GRANT_TYPES.contains(&grant.as_str()) {
                     return fail(
                         &format!("{key}.grant_types[{j}]"),
-                        format!("unknown grant type {grant:?}; known: {}", KNOWN_GRANT_TYPES.join(", ")),
+                        format!(
+                            "unknown grant type {grant:?}; known: {}",
+                            KNOWN_GRANT_TYPES.join(", ")
+                        ),
                     );
                 }
                 if grant == "client_credentials" && client.client_secret.is_none() {
@@ -676,7 +696,10 @@ impl Config {
                     return fail(&meta_key, "names must be 1 to 255 characters".to_owned());
                 }
                 if value.chars().count() > 255 {
-                    return fail(&meta_key, "values must be at most 255 characters".to_owned());
+                    return fail(
+                        &meta_key,
+                        "values must be at most 255 characters".to_owned(),
+                    );
                 }
             }
         }
@@ -726,8 +749,7 @@ impl Config {
                 return Err((format!("{key}.from"), "names no property".to_owned()));
             }
             for segment in rest {
-                metadata::check_property_name(segment)
-                    .map_err(|p| (format!("{key}.from"), p))?;
+                metadata::check_property_name(segment).map_err(|p| (format!("{key}.from"), p))?;
             }
             if rule.to.is_empty() {
                 return Err((format!("{key}.to"), "lists no target".to_owned()));
@@ -849,7 +871,9 @@ mod tests {
                 client.client_secret = Some("generated-secret".to_owned());
             }
         }
-        config.check().expect("dev tenant is valid once its secret is set");
+        config
+            .check()
+            .expect("dev tenant is valid once its secret is set");
         config
     }
 
@@ -868,7 +892,11 @@ mod tests {
         assert_eq!(config.claims.namespace, "http://127.0.0.1:3000/claims/");
         assert_eq!(config.claims.user_metadata, ["hobby", "lang"]);
         assert_eq!(config.claims.app_metadata, ["plan"]);
-        assert!(config.client("dev-spa").is_some_and(|c| c.client_secret.is_none()));
+        assert!(
+            config
+                .client("dev-spa")
+                .is_some_and(|c| c.client_secret.is_none())
+        );
         assert!(config.client(DEV_BACKEND_CLIENT_ID).is_some());
         let connection = config
             .connection("Username-Password-Authentication")
@@ -897,7 +925,11 @@ mod tests {
 
     #[test]
     fn issuer_must_be_absolute_http_with_trailing_slash() {
-        for bad in ["issuer = \"http://x\"", "issuer = \"/relative/\"", "issuer = \"ftp://x/\""] {
+        for bad in [
+            "issuer = \"http://x\"",
+            "issuer = \"/relative/\"",
+            "issuer = \"ftp://x/\"",
+        ] {
             let err = load(bad).expect_err(bad);
             assert_eq!(err.key, "issuer", "{bad}: {err}");
         }
@@ -905,11 +937,14 @@ mod tests {
 
     #[test]
     fn references_and_uniqueness_are_checked() {
-        let err = load("[[clients]]\nclient_id = \"a\"\nconnections = [\"nope\"]\n").expect_err("x");
+        let err =
+            load("[[clients]]\nclient_id = \"a\"\nconnections = [\"nope\"]\n").expect_err("x");
         assert_eq!(err.key, "clients[0].connections[0]");
-        let err = load("[[clients]]\nclient_id = \"a\"\n[[clients]]\nclient_id = \"a\"\n").expect_err("x");
+        let err = load("[[clients]]\nclient_id = \"a\"\n[[clients]]\nclient_id = \"a\"\n")
+            .expect_err("x");
         assert_eq!(err.key, "clients[1].client_id");
-        let err = load("[[clients]]\nclient_id = \"a\"\nredirect_uris = [\"/cb\"]\n").expect_err("x");
+        let err =
+            load("[[clients]]\nclient_id = \"a\"\nredirect_uris = [\"/cb\"]\n").expect_err("x");
         assert_eq!(err.key, "clients[0].redirect_uris[0]");
         let err = load("[[clients]]\nclient_id = \"a\"\nweb_origins = [\"http://x.test/path\"]\n")
             .expect_err("x");
@@ -927,8 +962,10 @@ mod tests {
         assert_eq!(err.key, "claims.user_metadata[0]");
         let err = load("[[claims.rules]]\nfrom = \"profile.x\"\nclaim = \"x\"\n").expect_err("x");
         assert_eq!(err.key, "claims.rules[0].from");
-        let err = load("[[claims.rules]]\nfrom = \"user_metadata.x\"\nclaim = \"x\"\nto = [\"cookie\"]\n")
-            .expect_err("x");
+        let err = load(
+            "[[claims.rules]]\nfrom = \"user_metadata.x\"\nclaim = \"x\"\nto = [\"cookie\"]\n",
+        )
+        .expect_err("x");
         assert!(err.key.starts_with("claims.rules[0].to"), "{err}");
         let err = load(
             "[claims]\nuser_metadata = [\"x\"]\n[[claims.rules]]\nfrom = \"user_metadata.y\"\nclaim = \"x\"\n",
@@ -952,8 +989,12 @@ mod tests {
             ("CLAIMSET_CONFIG".to_owned(), "ignored.toml".to_owned()),
             ("HOME".to_owned(), "/root".to_owned()),
         ];
-        let config = Config::load(&ConfigSource::Text(MINIMAL.to_owned()), env, &Overrides::default())
-            .expect("valid");
+        let config = Config::load(
+            &ConfigSource::Text(MINIMAL.to_owned()),
+            env,
+            &Overrides::default(),
+        )
+        .expect("valid");
         assert_eq!(config.tokens.id_token_ttl, 60);
         assert_eq!(config.listen.port(), 4000);
 
@@ -966,8 +1007,12 @@ mod tests {
         assert_eq!(config.issuer, "http://127.0.0.1:5000/");
 
         let env = vec![("CLAIMSET_NOPE".to_owned(), "1".to_owned())];
-        let err = Config::load(&ConfigSource::Text(MINIMAL.to_owned()), env, &Overrides::default())
-            .expect_err("unknown env key");
+        let err = Config::load(
+            &ConfigSource::Text(MINIMAL.to_owned()),
+            env,
+            &Overrides::default(),
+        )
+        .expect_err("unknown env key");
         assert_eq!(err.key, "nope", "{err}");
     }
 }

@@ -37,8 +37,13 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// Builds a hasher; `max_concurrent = 0` means one hash per CPU.
     pub fn new(config: &PasswordHashing) -> Result<Self, HashError> {
-        let params = Params::new(config.memory_kib, config.iterations, config.parallelism, None)
-            .map_err(|err| HashError::Params(err.to_string()))?;
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            None,
+        )
+        .map_err(|err| HashError::Params(err.to_string()))?;
         let max = match config.max_concurrent {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -70,8 +75,7 @@ impl PasswordHasher {
     /// Checks a password against a stored PHC string, with that hash's own parameters.
     pub async fn verify(&self, password: String, phc: String) -> Result<bool, HashError> {
         self.run(move || {
-            let parsed =
-                PasswordHash::new(&phc).map_err(|err| HashError::Hash(err.to_string()))?;
+            let parsed = PasswordHash::new(&phc).map_err(|err| HashError::Hash(err.to_string()))?;
             Ok(Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok())
@@ -118,8 +122,18 @@ mod tests {
         let hasher = cheap();
         let phc = hasher.hash("correct horse".to_owned()).await.expect("hash");
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{phc}");
-        assert!(hasher.verify("correct horse".to_owned(), phc.clone()).await.expect("verify"));
-        assert!(!hasher.verify("wrong".to_owned(), phc).await.expect("verify"));
+        assert!(
+            hasher
+                .verify("correct horse".to_owned(), phc.clone())
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !hasher
+                .verify("wrong".to_owned(), phc)
+                .await
+                .expect("verify")
+        );
     }
 
     #[tokio::test]
@@ -139,7 +153,12 @@ mod tests {
 
     #[tokio::test]
     async fn garbage_hashes_are_errors_not_panics() {
-        assert!(cheap().verify("pw".to_owned(), "not a phc".to_owned()).await.is_err());
+        assert!(
+            cheap()
+                .verify("pw".to_owned(), "not a phc".to_owned())
+                .await
+                .is_err()
+        );
     }
 
     #[test]

@@ -107,6 +107,9 @@ mod tests {
         let refused = limiter.check(a).expect_err("over the limit");
         assert_eq!(refused.limit, 3);
         assert!((1..=20).contains(&refused.retry_after_secs), "{refused:?}");
-        assert!(limiter.check(b).is_ok(), "other addresses keep their own budget");
+        assert!(
+            limiter.check(b).is_ok(),
+            "other addresses keep their own budget"
+        );
     }
 }

@@ -221,7 +221,13 @@ mod tests {
 
     #[test]
     fn signup_values_must_be_strings_with_auth0_message() {
-        for bad in [json!(1), json!(true), json!({"a": "b"}), json!(["a"]), Value::Null] {
+        for bad in [
+            json!(1),
+            json!(true),
+            json!({"a": "b"}),
+            json!(["a"]),
+            Value::Null,
+        ] {
             let err = validate_signup_metadata(&json!({ "hobby": bad })).expect_err("non-string");
             assert_eq!(
                 err.to_string(),
@@ -234,7 +240,10 @@ mod tests {
     fn signup_metadata_must_be_an_object() {
         for bad in [json!("x"), json!([1]), json!(3)] {
             let err = validate_signup_metadata(&bad).expect_err("not object");
-            assert_eq!(err.to_string(), "invalid user_metadata type (expected object)");
+            assert_eq!(
+                err.to_string(),
+                "invalid user_metadata type (expected object)"
+            );
         }
         assert_eq!(validate_signup_metadata(&Value::Null), Ok(Map::new()));
     }

@@ -66,7 +66,9 @@ pub enum SignupError {
     #[error("Invalid sign up")]
     InvalidSignup,
     /// Too many signups from one address.
-    #[error("Too many requests. Check the X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset headers.")]
+    #[error(
+        "Too many requests. Check the X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset headers."
+    )]
     RateLimited {
         /// Seconds until another signup is accepted.
         retry_after_secs: u64,
@@ -143,7 +145,10 @@ impl SignupRequest {
                 .strip_prefix("user_metadata[")
                 .and_then(|rest| rest.strip_suffix(']'))
             {
-                if metadata.insert(inner.to_owned(), Value::String(value)).is_some() {
+                if metadata
+                    .insert(inner.to_owned(), Value::String(value))
+                    .is_some()
+                {
                     return Err(duplicate("user_metadata"));
                 }
                 continue;
@@ -197,7 +202,11 @@ fn static_field(key: &str) -> &'static str {
         "nickname",
         "picture",
     ];
-    FIELDS.iter().find(|f| **f == key).copied().unwrap_or("field")
+    FIELDS
+        .iter()
+        .find(|f| **f == key)
+        .copied()
+        .unwrap_or("field")
 }
 
 /// A request that passed every rule; ready to hash and store.
@@ -245,7 +254,12 @@ pub fn validate(request: SignupRequest, config: &Config) -> Result<ValidSignup, 
         return Err(SignupError::ConnectionNotEnabled);
     }
 
-    let email = normalize_email(request.email.as_deref().ok_or(SignupError::Missing("email"))?)?;
+    let email = normalize_email(
+        request
+            .email
+            .as_deref()
+            .ok_or(SignupError::Missing("email"))?,
+    )?;
     let password = request.password.ok_or(SignupError::Missing("password"))?;
     let username = check_username(connection, request.username)?;
 
@@ -324,7 +338,9 @@ fn check_username(
                 .chars()
                 .find(|c| !c.is_ascii_alphanumeric() && !USERNAME_EXTRA_CHARS.contains(*c))
             {
-                return Err(invalid(format!("contains a character that is not allowed: {bad:?}")));
+                return Err(invalid(format!(
+                    "contains a character that is not allowed: {bad:?}"
+                )));
             }
             Ok(Some(username))
         }
@@ -456,7 +472,10 @@ mod tests {
         for field in ["client_id", "connection", "email", "password"] {
             let err = request(with(base(), field, Value::Null)).expect_err(field);
             assert_eq!(err, SignupError::Missing(field));
-            assert_eq!(err.to_string(), format!("Missing required parameter: {field}"));
+            assert_eq!(
+                err.to_string(),
+                format!("Missing required parameter: {field}")
+            );
         }
     }
 
@@ -484,7 +503,14 @@ mod tests {
 
     #[test]
     fn email_syntax() {
-        for bad in ["plain", "a@", "@b.c", "Ann <ann@example.com>", "a b@c.d", " "] {
+        for bad in [
+            "plain",
+            "a@",
+            "@b.c",
+            "Ann <ann@example.com>",
+            "a b@c.d",
+            " ",
+        ] {
             assert!(request(with(base(), "email", json!(bad))).is_err(), "{bad}");
         }
         let long = format!("{}@example.com", "a".repeat(250));
@@ -498,7 +524,10 @@ mod tests {
             SignupError::UsernameNotAllowed
         );
         let named = with(base(), "connection", json!("named"));
-        assert_eq!(request(named.clone()).expect_err("x"), SignupError::Missing("username"));
+        assert_eq!(
+            request(named.clone()).expect_err("x"),
+            SignupError::Missing("username")
+        );
         assert!(request(with(named.clone(), "username", json!("ann_99"))).is_ok());
         assert!(request(with(named.clone(), "username", json!("a".repeat(15)))).is_ok());
         assert!(request(with(named.clone(), "username", json!("a".repeat(16)))).is_err());
@@ -517,9 +546,15 @@ mod tests {
     #[test]
     fn metadata_and_password_rules_apply() {
         let err = request(with(base(), "user_metadata", json!({"age": 3}))).expect_err("x");
-        assert_eq!(err.to_string(), "invalid user_metadata.age type (only strings are allowed)");
+        assert_eq!(
+            err.to_string(),
+            "invalid user_metadata.age type (only strings are allowed)"
+        );
         let err = request(with(base(), "password", json!("short"))).expect_err("x");
-        assert!(matches!(err, SignupError::Password(PasswordRejection::TooWeak { .. })));
+        assert!(matches!(
+            err,
+            SignupError::Password(PasswordRejection::TooWeak { .. })
+        ));
     }
 
     #[test]
@@ -536,7 +571,9 @@ mod tests {
         ]))
         .expect("form");
         assert_eq!(request.user_metadata, Some(json!({"hobby": "surfing"})));
-        assert!(SignupRequest::from_form(pairs(&[("email", "a@b.co"), ("email", "c@d.co")])).is_err());
+        assert!(
+            SignupRequest::from_form(pairs(&[("email", "a@b.co"), ("email", "c@d.co")])).is_err()
+        );
         assert!(SignupRequest::from_form(pairs(&[("user_metadata", "x")])).is_err());
     }
 }

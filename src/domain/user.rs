@@ -99,7 +99,10 @@ mod tests {
         assert_ne!(a, b);
         let hex = a.strip_prefix("auth0|").expect("prefix");
         assert_eq!(hex.len(), 24);
-        assert!(hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert!(hex.starts_with("6553f100"), "{hex}");
     }
 

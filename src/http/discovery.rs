@@ -30,9 +30,10 @@ async fn discovery(State(state): State<AppState>) -> Response {
         StatusCode::OK,
         &discovery_document(&state.config, &algorithms),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
     response
 }
 
@@ -41,7 +42,10 @@ async fn jwks(State(state): State<AppState>, request_headers: HeaderMap) -> Resp
     let rendered = &current.1;
     let etag = HeaderValue::from_str(&rendered.etag).ok();
     let mut headers = HeaderMap::new();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
     if let Some(etag) = &etag {
         headers.insert(header::ETAG, etag.clone());
     }

@@ -87,9 +87,10 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<SignupRequest, DbConne
             Ok(SignupRequest::from_json(&map)?)
         }
         "application/x-www-form-urlencoded" => {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|err| {
-                DbConnectionsError::bad_request(format!("Malformed form body: {err}"))
-            })?;
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(body).map_err(|err| {
+                    DbConnectionsError::bad_request(format!("Malformed form body: {err}"))
+                })?;
             Ok(SignupRequest::from_form(pairs)?)
         }
         _ => Err(ErrorBody {
@@ -187,7 +188,6 @@ impl ErrorBody {
             rate_limit: None,
         }
     }
-
 }
 
 impl DbConnectionsError {

@@ -52,8 +52,11 @@ pub trait UserStore: Send + Sync {
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
 
     /// Finds a user of a connection by email, case-insensitively, via the index.
-    async fn find_by_email(&self, connection: &str, email: &str)
-    -> Result<Option<User>, StoreError>;
+    async fn find_by_email(
+        &self,
+        connection: &str,
+        email: &str,
+    ) -> Result<Option<User>, StoreError>;
 
     /// Finds a user of a connection by username, case-insensitively, via the index.
     async fn find_by_username(

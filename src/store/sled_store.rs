@@ -137,9 +137,7 @@ impl UserStore for SledStore {
             Ok(()) => self.commits.wait_durable().await,
             Err(TransactionError::Abort(Conflict::Id)) => Err(StoreError::DuplicateId),
             Err(TransactionError::Abort(Conflict::Email)) => Err(StoreError::DuplicateEmail),
-            Err(TransactionError::Abort(Conflict::Username)) => {
-                Err(StoreError::DuplicateUsername)
-            }
+            Err(TransactionError::Abort(Conflict::Username)) => Err(StoreError::DuplicateUsername),
             Err(TransactionError::Storage(err)) => Err(backend(err)),
         }
     }
@@ -217,12 +215,24 @@ mod tests {
         let store = open(dir.path());
         let ann = user("ann@example.com", Some("Ann"));
         store.create_user(&ann).await.expect("create");
-        assert_eq!(store.get_user(&ann.user_id).await.expect("get"), Some(ann.clone()));
-        let by_email = store.find_by_email("db", "ANN@example.com").await.expect("find");
+        assert_eq!(
+            store.get_user(&ann.user_id).await.expect("get"),
+            Some(ann.clone())
+        );
+        let by_email = store
+            .find_by_email("db", "ANN@example.com")
+            .await
+            .expect("find");
         assert_eq!(by_email.map(|u| u.user_id), Some(ann.user_id.clone()));
         let by_name = store.find_by_username("db", "ann").await.expect("find");
         assert_eq!(by_name.map(|u| u.user_id), Some(ann.user_id.clone()));
-        assert!(store.find_by_email("other", "ann@example.com").await.expect("find").is_none());
+        assert!(
+            store
+                .find_by_email("other", "ann@example.com")
+                .await
+                .expect("find")
+                .is_none()
+        );
         assert_eq!(store.user_count().await.expect("count"), 1);
     }
 
@@ -230,7 +240,10 @@ mod tests {
     async fn unique_constraints_leave_nothing_half_written() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(dir.path());
-        store.create_user(&user("a@x.test", Some("a"))).await.expect("first");
+        store
+            .create_user(&user("a@x.test", Some("a")))
+            .await
+            .expect("first");
         let dup_email = user("A@X.test", Some("b"));
         assert!(matches!(
             store.create_user(&dup_email).await,
@@ -242,8 +255,20 @@ mod tests {
             Err(StoreError::DuplicateUsername)
         ));
         // The refused creates left no index entry behind.
-        assert!(store.find_by_username("db", "b").await.expect("find").is_none());
-        assert!(store.find_by_email("db", "c@x.test").await.expect("find").is_none());
+        assert!(
+            store
+                .find_by_username("db", "b")
+                .await
+                .expect("find")
+                .is_none()
+        );
+        assert!(
+            store
+                .find_by_email("db", "c@x.test")
+                .await
+                .expect("find")
+                .is_none()
+        );
         assert_eq!(store.user_count().await.expect("count"), 1);
     }
 
@@ -256,7 +281,11 @@ mod tests {
             let store = Arc::clone(&store);
             tasks.push(tokio::spawn(async move {
                 // Half race for one email, half write distinct users.
-                let email = if i % 2 == 0 { "same@x.test".to_owned() } else { format!("u{i}@x.test") };
+                let email = if i % 2 == 0 {
+                    "same@x.test".to_owned()
+                } else {
+                    format!("u{i}@x.test")
+                };
                 store.create_user(&user(&email, None)).await
             }));
         }
