@@ -183,6 +183,27 @@ pub struct Claims {
     pub rules: Vec<ClaimRule>,
 }
 
+impl Claims {
+    /// The full name of a claim: absolute URLs stay, relative names get the namespace.
+    pub fn resolve(&self, claim: &str) -> String {
+        if claim.contains("://") {
+            claim.to_owned()
+        } else {
+            format!("{}{claim}", self.namespace)
+        }
+    }
+
+    /// Every claim name the mapping can produce, shorthand lists first.
+    pub fn claim_names(&self) -> Vec<String> {
+        self.user_metadata
+            .iter()
+            .chain(&self.app_metadata)
+            .map(|property| self.resolve(property))
+            .chain(self.rules.iter().map(|rule| self.resolve(&rule.claim)))
+            .collect()
+    }
+}
+
 impl Default for Claims {
     fn default() -> Self {
         Self {
@@ -728,8 +749,11 @@ impl Config {
             for (i, property) in list.iter().enumerate() {
                 let key = format!("claims.{kind}[{i}]");
                 metadata::check_property_name(property).map_err(|p| (key.clone(), p))?;
-                let claim = format!("{}{property}", claims.namespace);
-                record(&key, claim, &[ClaimTarget::IdToken, ClaimTarget::Userinfo])?;
+                record(
+                    &key,
+                    claims.resolve(property),
+                    &[ClaimTarget::IdToken, ClaimTarget::Userinfo],
+                )?;
             }
         }
         for (i, rule) in claims.rules.iter().enumerate() {
@@ -754,11 +778,7 @@ impl Config {
             if rule.to.is_empty() {
                 return Err((format!("{key}.to"), "lists no target".to_owned()));
             }
-            let claim = if rule.claim.contains("://") {
-                rule.claim.clone()
-            } else {
-                format!("{}{}", claims.namespace, rule.claim)
-            };
+            let claim = claims.resolve(&rule.claim);
             parse_http_url(&claim).map_err(|p| (format!("{key}.claim"), p))?;
             record(&format!("{key}.claim"), claim, &rule.to)?;
         }

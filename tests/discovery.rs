@@ -181,3 +181,34 @@ async fn existing_keys_are_reused_and_all_published() {
             .contains(&Value::from("EdDSA"))
     );
 }
+
+#[tokio::test]
+async fn landing_page_names_the_issuer_escaped_and_locked_down() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenant = SIGNUP_TENANT.replace("name = \"not-enabled\"", "name = \"<b>not-enabled</b>\"");
+    let server = TestServer::start_in(dir.path(), &tenant).await;
+    let response = client().get(server.url("/")).send().await.expect("page");
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let html = response.text().await.expect("html");
+    assert!(html.contains(&server.issuer));
+    assert!(
+        html.contains("&#60;b&#62;not-enabled&#60;/b&#62;")
+            || html.contains("&lt;b&gt;not-enabled"),
+        "connection names are escaped"
+    );
+    assert!(!html.contains("<b>not-enabled"));
+    let css = client()
+        .get(server.url("/assets/claimset.css"))
+        .send()
+        .await
+        .expect("css");
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}

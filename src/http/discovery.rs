@@ -91,22 +91,7 @@ pub fn discovery_document(config: &Config, algorithms: &[SigningAlg]) -> Value {
     .iter()
     .map(|claim| (*claim).to_owned())
     .collect();
-    let namespace = &config.claims.namespace;
-    claims.extend(
-        config
-            .claims
-            .user_metadata
-            .iter()
-            .chain(&config.claims.app_metadata)
-            .map(|property| format!("{namespace}{property}")),
-    );
-    claims.extend(config.claims.rules.iter().map(|rule| {
-        if rule.claim.contains("://") {
-            rule.claim.clone()
-        } else {
-            format!("{namespace}{}", rule.claim)
-        }
-    }));
+    claims.extend(config.claims.claim_names());
     let algorithms: Vec<&str> = algorithms.iter().map(SigningAlg::as_str).collect();
     json!({
         "issuer": issuer,

@@ -5,6 +5,7 @@
 
 pub mod cors;
 pub mod discovery;
+pub mod pages;
 pub mod signup;
 
 use std::any::Any;
@@ -41,6 +42,7 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(discovery::routes())
+        .merge(pages::routes())
         .merge(signup::routes(&state.config))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
