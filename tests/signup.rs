@@ -594,7 +594,7 @@ async fn users_survive_a_restart_on_the_same_data_folder() {
 }
 
 #[tokio::test]
-async fn unknown_routes_get_json_404() {
+async fn unknown_routes_and_methods_get_json_errors() {
     let (_dir, server) = start().await;
     let response = client()
         .get(server.url("/nope"))
@@ -604,4 +604,13 @@ async fn unknown_routes_get_json_404() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"], "not_found");
+
+    let response = client()
+        .get(server.url("/dbconnections/signup"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "method_not_allowed");
 }

@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(signup::routes(&state.config))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -58,6 +59,13 @@ async fn not_found() -> Response {
     json_response(
         StatusCode::NOT_FOUND,
         &serde_json::json!({"error": "not_found", "error_description": "Not Found"}),
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &serde_json::json!({"error": "method_not_allowed", "error_description": "Method Not Allowed"}),
     )
 }
 
