@@ -3,7 +3,7 @@
 mod common;
 
 use claimset::tokens::keys::jwk_thumbprint;
-use common::{SIGNUP_TENANT, TestServer, client};
+use common::{SIGNUP_TENANT, TestServer, client, get_json};
 use openidconnect::core::CoreProviderMetadata;
 use openidconnect::{IssuerUrl, JsonWebKey};
 use reqwest::StatusCode;
@@ -27,14 +27,7 @@ async fn openidconnect_accepts_discovery_and_jwks() {
     let kid = keys[0].key_id().expect("kid").as_str().to_owned();
 
     // The kid is the RFC 7638 thumbprint of the published key.
-    let jwks: Value = client()
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks: Value = get_json(&server, "/.well-known/jwks.json").await;
     let published = &jwks["keys"][0];
     assert_eq!(published["kid"], kid.as_str());
     assert_eq!(jwk_thumbprint(published).as_deref(), Some(kid.as_str()));
@@ -120,14 +113,7 @@ async fn existing_keys_are_reused_and_all_published() {
     claimset::tokens::keys::generate_key_file(&keys, claimset::tokens::keys::SigningAlg::ES256)
         .expect("first key");
     let server = TestServer::start_in(dir.path(), SIGNUP_TENANT).await;
-    let jwks: Value = client()
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let jwks: Value = get_json(&server, "/.well-known/jwks.json").await;
     assert_eq!(
         jwks["keys"].as_array().map(Vec::len),
         Some(1),
@@ -140,22 +126,8 @@ async fn existing_keys_are_reused_and_all_published() {
     claimset::tokens::keys::generate_key_file(&keys, claimset::tokens::keys::SigningAlg::EdDSA)
         .expect("second key");
     let server = TestServer::start_in(dir.path(), SIGNUP_TENANT).await;
-    let document: Value = client()
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("json");
-    let jwks: Value = client()
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+    let document: Value = get_json(&server, "/.well-known/openid-configuration").await;
+    let jwks: Value = get_json(&server, "/.well-known/jwks.json").await;
     let algs: Vec<&str> = jwks["keys"]
         .as_array()
         .expect("keys")

@@ -133,3 +133,15 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// GET a path and parse its JSON body.
+pub async fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
+    client()
+        .get(server.url(path))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
+}
