@@ -104,31 +104,37 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(err) => return fail(2, format!("bad config: {err}")),
     };
+    // The dev-backend secret is read or generated in memory, and only
+    // written once the configuration is known to be good: a bad config
+    // must leave the folder untouched.
     let dev_secret = if source.is_dev_tenant() {
-        match dev_backend_secret(&config.data_dir) {
+        match DevSecret::load(&config.data_dir) {
             Ok(secret) => {
                 for client in &mut config.clients {
                     if client.client_id == DEV_BACKEND_CLIENT_ID && client.client_secret.is_none() {
-                        client.client_secret = Some(secret.clone());
+                        client.client_secret = Some(secret.value.clone());
                     }
                 }
                 Some(secret)
             }
-            Err(err) => {
-                return fail(
-                    1,
-                    format!(
-                        "cannot keep the dev-backend secret in {}: {err}",
-                        config.data_dir.display()
-                    ),
-                );
-            }
+            Err(err) => return fail(1, format!("cannot read the dev-backend secret: {err}")),
         }
     } else {
         None
     };
     if let Err(err) = config.check() {
         return fail(2, format!("bad config: {err}"));
+    }
+    if let Some(secret) = &dev_secret
+        && let Err(err) = secret.persist(&config.data_dir)
+    {
+        return fail(
+            1,
+            format!(
+                "cannot keep the dev-backend secret in {}: {err}",
+                config.data_dir.display()
+            ),
+        );
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -154,8 +160,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!("claimset listening on http://{address}/ issuer {issuer}");
         if let Some(secret) = dev_secret {
             tracing::info!(
-                "dev tenant clients: {} (dev-backend client_secret: {secret})",
-                dev_clients.join(", ")
+                "dev tenant clients: {} (dev-backend client_secret: {})",
+                dev_clients.join(", "),
+                secret.value
             );
         }
         match app::run(listener, state, shutdown_signal()).await {
@@ -195,26 +202,49 @@ async fn shutdown_signal() {
 
 /// The dev tenant's confidential client secret: random on first start, then
 /// kept (mode 0600) in the data folder so restarts keep working credentials.
-fn dev_backend_secret(data_dir: &Path) -> std::io::Result<String> {
-    let path = data_dir.join("dev-backend.secret");
-    match std::fs::read_to_string(&path) {
-        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_owned()),
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err),
+struct DevSecret {
+    value: String,
+    is_new: bool,
+}
+
+impl DevSecret {
+    const FILE: &'static str = "dev-backend.secret";
+
+    /// Reads the kept secret, or makes a new one in memory (nothing written).
+    fn load(data_dir: &Path) -> std::io::Result<Self> {
+        match std::fs::read_to_string(data_dir.join(Self::FILE)) {
+            Ok(secret) if !secret.trim().is_empty() => {
+                return Ok(Self {
+                    value: secret.trim().to_owned(),
+                    is_new: false,
+                });
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| std::io::Error::other("no randomness"))?;
+        Ok(Self {
+            value: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+            is_new: true,
+        })
     }
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| std::io::Error::other("no randomness"))?;
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    std::fs::create_dir_all(data_dir)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path)?;
-    file.write_all(secret.as_bytes())?;
-    file.sync_all()?;
-    Ok(secret)
+
+    /// Writes a newly made secret; a kept one is left as it is.
+    fn persist(&self, data_dir: &Path) -> std::io::Result<()> {
+        if !self.is_new {
+            return Ok(());
+        }
+        std::fs::create_dir_all(data_dir)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(data_dir.join(Self::FILE))?;
+        file.write_all(self.value.as_bytes())?;
+        file.sync_all()
+    }
 }
 
 /// Defaults for the key commands come from the configuration, when readable.

@@ -544,6 +544,12 @@ impl Config {
         if !self.issuer.ends_with('/') {
             return fail("issuer", "must end with '/'".to_owned());
         }
+        if issuer.port() == Some(0) {
+            return fail(
+                "issuer",
+                "port 0 is not an address clients can reach".to_owned(),
+            );
+        }
         if issuer.query().is_some() || issuer.fragment().is_some() {
             return fail("issuer", "must not have a query or fragment".to_owned());
         }
@@ -949,6 +955,7 @@ mod tests {
             "issuer = \"http://x\"",
             "issuer = \"/relative/\"",
             "issuer = \"ftp://x/\"",
+            "issuer = \"http://127.0.0.1:0/\"",
         ] {
             let err = load(bad).expect_err(bad);
             assert_eq!(err.key, "issuer", "{bad}: {err}");

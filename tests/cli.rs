@@ -2,6 +2,10 @@
 //! in a fresh working directory, observed through its exit status, its log
 //! lines, the files it leaves behind and its HTTP answers.
 
+// The helpers below are test code too, but outside `#[test]` functions, where
+// clippy.toml's allow-expect/unwrap-in-tests does not reach.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -620,6 +624,24 @@ async fn env_layer_overrides_the_file() {
         .unwrap_or_else(|| panic!("no `claimset: ` line in:\n{}", out.stderr));
     assert!(line.contains("`tokens.id_token_ttl`"), "{line}");
     assert_eq!(dir_entries(dir.path()), ["claimset.toml"]);
+
+    // The dev tenant too: a bad layer on top of it writes nothing (not even
+    // the dev-backend secret) before the configuration is known to be good.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = claimset(dir.path());
+    command.env("CLAIMSET_TOKENS__ID_TOKEN_TTL", "0");
+    let out = run_to_end(command);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`tokens.id_token_ttl`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        dir_entries(dir.path()).is_empty(),
+        "{:?}",
+        dir_entries(dir.path())
+    );
 }
 
 // `keys generate` adds private key files, the newest signs; `keys list`

@@ -1,5 +1,7 @@
 //! Discovery and JWKS, read by a real relying party (the `openidconnect` crate).
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers outside #[test] fns
+
 mod common;
 
 use claimset::tokens::keys::jwk_thumbprint;

@@ -1,6 +1,8 @@
 //! `POST /dbconnections/signup` against the real server: Auth0's bodies,
 //! limits and error shapes, durability and concurrency.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers outside #[test] fns
+
 mod common;
 
 use common::{SIGNUP_TENANT, TestServer, client};

@@ -1,7 +1,8 @@
 //! Starts the real server in-process on an ephemeral port, with its data and
 //! keys in a temporary folder, and stops it (gracefully) when dropped.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test crate uses a different subset
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
