@@ -186,3 +186,29 @@ async fn landing_page_names_the_issuer_escaped_and_locked_down() {
         .expect("css");
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
+
+#[tokio::test]
+async fn wrong_methods_get_json_405_and_preflights_still_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_in(dir.path(), SIGNUP_TENANT).await;
+    let response = client()
+        .post(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "method_not_allowed");
+    let preflight = client()
+        .request(
+            reqwest::Method::OPTIONS,
+            server.url("/.well-known/openid-configuration"),
+        )
+        .header("origin", "https://rp.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+}

@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks.json", get(jwks))
+        .method_not_allowed_fallback(super::method_not_allowed)
         .layer(super::cors::public())
 }
 

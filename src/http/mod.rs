@@ -45,7 +45,6 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(signup::routes(&state.config))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -62,7 +61,10 @@ async fn not_found() -> Response {
     )
 }
 
-async fn method_not_allowed() -> Response {
+/// JSON 405. Each sub-router sets it *before* its layers: axum's router-wide
+/// `method_not_allowed_fallback` would replace the layered fallbacks and so
+/// strip CORS from preflight requests.
+pub(crate) async fn method_not_allowed() -> Response {
     json_response(
         StatusCode::METHOD_NOT_ALLOWED,
         &serde_json::json!({"error": "method_not_allowed", "error_description": "Method Not Allowed"}),

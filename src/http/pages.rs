@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/assets/claimset.css", get(stylesheet))
+        .method_not_allowed_fallback(super::method_not_allowed)
 }
 
 /// Renders a template as an HTML response with the security headers.

@@ -28,6 +28,7 @@ pub const SIGNUP_BODY_LIMIT: usize = 64 * 1024;
 pub fn routes(config: &Config) -> Router<AppState> {
     Router::new()
         .route("/dbconnections/signup", post(signup))
+        .method_not_allowed_fallback(super::method_not_allowed)
         .layer(DefaultBodyLimit::max(SIGNUP_BODY_LIMIT))
         .layer(super::cors::for_web_origins(config))
 }
