@@ -83,7 +83,7 @@ impl PasswordHasher {
         .await
     }
 
-    /// Hashes waiting for a permit or running now (for metrics and tests).
+    /// Hashing slots free right now (for metrics and tests).
     pub fn available_permits(&self) -> usize {
         self.permits.available_permits()
     }

@@ -18,7 +18,6 @@ use crate::domain::user::User;
 
 /// Users in an embedded sled database.
 pub struct SledStore {
-    db: sled::Db,
     users: sled::Tree,
     by_email: sled::Tree,
     by_username: sled::Tree,
@@ -50,7 +49,6 @@ impl SledStore {
         let commits = GroupCommit::start(db.clone())
             .map_err(|err| StoreError::Backend(format!("cannot start flusher: {err}")))?;
         Ok(Self {
-            db,
             users,
             by_email,
             by_username,
@@ -167,7 +165,9 @@ impl UserStore for SledStore {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await.map(|_| ()).map_err(backend)
+        // Through the flusher like every write: sled's flush_async must not
+        // run beside it (see group_commit).
+        self.commits.wait_durable().await
     }
 }
 
