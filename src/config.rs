@@ -93,6 +93,10 @@ pub struct TokenLifetimes {
     pub access_token_ttl: u64,
     /// Refresh token lifetime.
     pub refresh_token_ttl: u64,
+    /// How long a hosted-login session (the `sid` cookie) lasts without use.
+    pub session_ttl: u64,
+    /// How long an authorization code may wait to be exchanged.
+    pub authorization_code_ttl: u64,
 }
 
 impl Default for TokenLifetimes {
@@ -101,6 +105,8 @@ impl Default for TokenLifetimes {
             id_token_ttl: 36_000,
             access_token_ttl: 86_400,
             refresh_token_ttl: 2_592_000,
+            session_ttl: 259_200,
+            authorization_code_ttl: 600,
         }
     }
 }
@@ -113,6 +119,8 @@ pub struct RateLimits {
     pub signup_per_ip_per_minute: u32,
     /// Consecutive failed logins for one user from one IP before that pair is blocked.
     pub failed_logins_per_user_ip: u32,
+    /// How long such a block lasts after the last failure (Auth0: 30 days).
+    pub failed_login_block_minutes: u64,
 }
 
 impl Default for RateLimits {
@@ -120,6 +128,7 @@ impl Default for RateLimits {
         Self {
             signup_per_ip_per_minute: 50,
             failed_logins_per_user_ip: 10,
+            failed_login_block_minutes: 43_200,
         }
     }
 }
@@ -181,6 +190,10 @@ pub struct Claims {
     /// Full-form rules: any path, any claim name, any targets.
     #[serde(default)]
     pub rules: Vec<ClaimRule>,
+    /// Budget in bytes for the mapped claims of one ID token; a claim that
+    /// would exceed it is left out of the ID token (kept in `/userinfo`).
+    #[serde(default = "default_max_id_token_bytes")]
+    pub max_id_token_bytes: usize,
 }
 
 impl Claims {
@@ -211,6 +224,7 @@ impl Default for Claims {
             user_metadata: Vec::new(),
             app_metadata: Vec::new(),
             rules: Vec::new(),
+            max_id_token_bytes: default_max_id_token_bytes(),
         }
     }
 }
@@ -281,6 +295,38 @@ pub struct SignupField {
     /// Whether the field must be filled in.
     #[serde(default)]
     pub required: bool,
+    /// Longest accepted value (at most the signup limit of 500).
+    #[serde(default)]
+    pub max_length: Option<usize>,
+    /// A regular expression the whole value must match.
+    #[serde(default)]
+    pub pattern: Option<FieldPattern>,
+}
+
+/// A signup-field pattern, compiled once at load and always anchored, so
+/// `[a-z]+` means "only lower-case letters", not "contains one".
+#[derive(Debug, Clone)]
+pub struct FieldPattern {
+    /// The pattern as written in the configuration.
+    pub source: String,
+    /// The anchored, compiled form.
+    pub regex: regex::Regex,
+}
+
+impl FieldPattern {
+    /// Whether the whole value matches.
+    pub fn matches(&self, value: &str) -> bool {
+        self.regex.is_match(value)
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldPattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        let regex = regex::Regex::new(&format!("^(?:{source})$"))
+            .map_err(|err| serde::de::Error::custom(format!("invalid pattern: {err}")))?;
+        Ok(Self { source, regex })
+    }
 }
 
 /// The kind of application, as in Auth0's dashboard.
@@ -333,6 +379,21 @@ pub struct Client {
     /// Free-form string properties of the application (Auth0 `client_metadata`).
     #[serde(default)]
     pub client_metadata: BTreeMap<String, String>,
+    /// Claim mapping for this client only; replaces the tenant's `[claims]` entirely.
+    #[serde(default)]
+    pub claims: Option<Claims>,
+}
+
+impl Client {
+    /// Whether this client is confidential (has a secret).
+    pub fn is_confidential(&self) -> bool {
+        self.client_secret.is_some()
+    }
+
+    /// Whether the client may use a grant type.
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
 }
 
 /// Grant types a client may list.
@@ -374,6 +435,9 @@ fn default_signing_alg() -> SigningAlg {
 }
 fn default_namespace() -> String {
     "http://127.0.0.1:3000/claims/".to_owned()
+}
+fn default_max_id_token_bytes() -> usize {
+    4096
 }
 fn default_claim_targets() -> Vec<ClaimTarget> {
     vec![ClaimTarget::IdToken, ClaimTarget::Userinfo]
@@ -525,6 +589,11 @@ impl Config {
         self.connections.iter().find(|c| c.name == name)
     }
 
+    /// The claim mapping in force for a client: its own, else the tenant's.
+    pub fn claims_for<'a>(&'a self, client: &'a Client) -> &'a Claims {
+        client.claims.as_ref().unwrap_or(&self.claims)
+    }
+
     /// Every origin any client allows, for CORS.
     pub fn all_web_origins(&self) -> Vec<String> {
         let mut origins: Vec<String> = self
@@ -558,6 +627,11 @@ impl Config {
             ("tokens.id_token_ttl", self.tokens.id_token_ttl),
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
+            ("tokens.session_ttl", self.tokens.session_ttl),
+            (
+                "tokens.authorization_code_ttl",
+                self.tokens.authorization_code_ttl,
+            ),
         ] {
             if value == 0 {
                 return fail(key, "must be at least 1 second".to_owned());
@@ -583,7 +657,7 @@ impl Config {
             );
         }
 
-        self.validate_claims()?;
+        validate_claims(&self.claims, "claims")?;
 
         let mut connection_names = HashSet::new();
         for (i, connection) in self.connections.iter().enumerate() {
@@ -612,6 +686,14 @@ impl Config {
             }
             let mut field_names = HashSet::new();
             for (j, field) in connection.signup_fields.iter().enumerate() {
+                if let Some(max) = field.max_length
+                    && !(1..=metadata::SIGNUP_MAX_VALUE_LEN).contains(&max)
+                {
+                    return fail(
+                        &format!("{key}.signup_fields[{j}].max_length"),
+                        format!("must be between 1 and {}", metadata::SIGNUP_MAX_VALUE_LEN),
+                    );
+                }
                 let field_key = format!("{key}.signup_fields[{j}].name");
                 metadata::check_property_name(&field.name)
                     .map_err(|problem| (field_key.clone(), problem))?;
@@ -711,6 +793,9 @@ impl Config {
                     );
                 }
             }
+            if let Some(claims) = &client.claims {
+                validate_claims(claims, &format!("{key}.claims"))?;
+            }
             if client.client_metadata.len() > 10 {
                 return fail(
                     &format!("{key}.client_metadata"),
@@ -732,64 +817,69 @@ impl Config {
         }
         Ok(())
     }
+}
 
-    /// Namespace and rule checks: every claim must resolve to an absolute
-    /// http(s) URL, sources must be metadata paths, and no two mappings may
-    /// produce the same claim for the same target.
-    fn validate_claims(&self) -> Result<(), (String, String)> {
-        let claims = &self.claims;
-        parse_http_url(&claims.namespace).map_err(|p| ("claims.namespace".to_owned(), p))?;
-        let mut produced: HashSet<(String, ClaimTarget)> = HashSet::new();
-        let mut record = |key: &str, claim: String, targets: &[ClaimTarget]| {
-            for target in targets {
-                if !produced.insert((claim.clone(), *target)) {
-                    return Err((key.to_owned(), format!("claim {claim:?} is produced twice")));
-                }
+/// Namespace and rule checks: every claim must resolve to an absolute
+/// http(s) URL, sources must be metadata paths, and no two mappings may
+/// produce the same claim for the same target.
+fn validate_claims(claims: &Claims, prefix: &str) -> Result<(), (String, String)> {
+    parse_http_url(&claims.namespace).map_err(|p| (format!("{prefix}.namespace"), p))?;
+    if claims.max_id_token_bytes == 0 {
+        return Err((
+            format!("{prefix}.max_id_token_bytes"),
+            "must be at least 1".to_owned(),
+        ));
+    }
+    let mut produced: HashSet<(String, ClaimTarget)> = HashSet::new();
+    let mut record = |key: &str, claim: String, targets: &[ClaimTarget]| {
+        for target in targets {
+            if !produced.insert((claim.clone(), *target)) {
+                return Err((key.to_owned(), format!("claim {claim:?} is produced twice")));
             }
-            Ok(())
-        };
-        for (kind, list) in [
-            ("user_metadata", &claims.user_metadata),
-            ("app_metadata", &claims.app_metadata),
-        ] {
-            for (i, property) in list.iter().enumerate() {
-                let key = format!("claims.{kind}[{i}]");
-                metadata::check_property_name(property).map_err(|p| (key.clone(), p))?;
-                record(
-                    &key,
-                    claims.resolve(property),
-                    &[ClaimTarget::IdToken, ClaimTarget::Userinfo],
-                )?;
-            }
-        }
-        for (i, rule) in claims.rules.iter().enumerate() {
-            let key = format!("claims.rules[{i}]");
-            let mut segments = rule.from.split('.');
-            match segments.next() {
-                Some("user_metadata" | "app_metadata") => {}
-                _ => {
-                    return Err((
-                        format!("{key}.from"),
-                        "must start with user_metadata. or app_metadata.".to_owned(),
-                    ));
-                }
-            }
-            let rest: Vec<&str> = segments.collect();
-            if rest.is_empty() {
-                return Err((format!("{key}.from"), "names no property".to_owned()));
-            }
-            for segment in rest {
-                metadata::check_property_name(segment).map_err(|p| (format!("{key}.from"), p))?;
-            }
-            if rule.to.is_empty() {
-                return Err((format!("{key}.to"), "lists no target".to_owned()));
-            }
-            let claim = claims.resolve(&rule.claim);
-            parse_http_url(&claim).map_err(|p| (format!("{key}.claim"), p))?;
-            record(&format!("{key}.claim"), claim, &rule.to)?;
         }
         Ok(())
+    };
+    for (kind, list) in [
+        ("user_metadata", &claims.user_metadata),
+        ("app_metadata", &claims.app_metadata),
+    ] {
+        for (i, property) in list.iter().enumerate() {
+            let key = format!("{prefix}.{kind}[{i}]");
+            metadata::check_property_name(property).map_err(|p| (key.clone(), p))?;
+            record(
+                &key,
+                claims.resolve(property),
+                &[ClaimTarget::IdToken, ClaimTarget::Userinfo],
+            )?;
+        }
     }
+    for (i, rule) in claims.rules.iter().enumerate() {
+        let key = format!("{prefix}.rules[{i}]");
+        let mut segments = rule.from.split('.');
+        match segments.next() {
+            Some("user_metadata" | "app_metadata") => {}
+            _ => {
+                return Err((
+                    format!("{key}.from"),
+                    "must start with user_metadata. or app_metadata.".to_owned(),
+                ));
+            }
+        }
+        let rest: Vec<&str> = segments.collect();
+        if rest.is_empty() {
+            return Err((format!("{key}.from"), "names no property".to_owned()));
+        }
+        for segment in rest {
+            metadata::check_property_name(segment).map_err(|p| (format!("{key}.from"), p))?;
+        }
+        if rule.to.is_empty() {
+            return Err((format!("{key}.to"), "lists no target".to_owned()));
+        }
+        let claim = claims.resolve(&rule.claim);
+        parse_http_url(&claim).map_err(|p| (format!("{key}.claim"), p))?;
+        record(&format!("{key}.claim"), claim, &rule.to)?;
+    }
+    Ok(())
 }
 
 /// Reads `CLAIMSET_*` variables into the table: `CLAIMSET_LISTEN` → `listen`,
@@ -999,6 +1089,41 @@ mod tests {
         )
         .expect_err("collision");
         assert_eq!(err.key, "claims.rules[0].claim");
+    }
+
+    #[test]
+    fn per_client_claims_and_signup_fields_are_checked() {
+        let err =
+            load("[[clients]]\nclient_id = \"a\"\n[clients.claims]\nnamespace = \"relative/\"\n")
+                .expect_err("client namespace");
+        assert_eq!(err.key, "clients[0].claims.namespace");
+        let config = load(
+            "[[clients]]\nclient_id = \"a\"\n[clients.claims]\nnamespace = \"https://a.example/\"\nuser_metadata = [\"x\"]\n[[clients]]\nclient_id = \"b\"\n",
+        )
+        .expect("valid");
+        let a = config.client("a").expect("a");
+        let b = config.client("b").expect("b");
+        assert_eq!(config.claims_for(a).namespace, "https://a.example/");
+        assert_eq!(config.claims_for(b).namespace, default_namespace());
+
+        let err = load("[[connections]]\nname = \"db\"\n[[connections.signup_fields]]\nname = \"zip\"\nlabel = \"Zip\"\npattern = \"[0-9\"\n")
+            .expect_err("bad regex");
+        assert!(
+            err.key
+                .starts_with("connections[0].signup_fields[0].pattern"),
+            "{err}"
+        );
+        let err = load("[[connections]]\nname = \"db\"\n[[connections.signup_fields]]\nname = \"zip\"\nlabel = \"Zip\"\nmax_length = 501\n")
+            .expect_err("too long");
+        assert_eq!(err.key, "connections[0].signup_fields[0].max_length");
+        let config = load("[[connections]]\nname = \"db\"\n[[connections.signup_fields]]\nname = \"zip\"\nlabel = \"Zip\"\npattern = \"[0-9]{5}\"\n")
+            .expect("valid");
+        let pattern = config.connections[0].signup_fields[0]
+            .pattern
+            .as_ref()
+            .expect("pattern");
+        assert!(pattern.matches("12345"));
+        assert!(!pattern.matches("123456"), "patterns are anchored");
     }
 
     #[test]
