@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,8 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::hashing::{HashError, PasswordHasher};
+use crate::login::Authenticator;
 use crate::rate_limit::IpRateLimiter;
-use crate::store::{SledStore, StoreError, UserStore};
+use crate::store::{GrantStore, SledStore, StoreError, UserStore};
 use crate::tokens::KeyService;
 use crate::tokens::keys::{KeyError, KeyRing};
 
@@ -43,6 +45,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Where users live.
     pub store: Arc<dyn UserStore>,
+    /// Short-lived OAuth records: codes, sessions, grants, refresh tokens, lockouts.
+    pub grants: Arc<dyn GrantStore>,
+    /// Password checks with brute-force protection.
+    pub authenticator: Arc<Authenticator>,
+    /// Mapped claims left out of ID tokens by the size budget (for metrics).
+    pub dropped_id_token_claims: Arc<AtomicU64>,
     /// Argon2id on the bounded blocking pool.
     pub hasher: PasswordHasher,
     /// Signing keys and the JWKS.
@@ -62,21 +70,32 @@ impl AppState {
                 source,
             })?;
         let ring = KeyRing::load_or_create(&config.keys_dir, config.signing_alg)?;
-        Self::with_parts(config, Arc::new(store), ring)
+        let store = Arc::new(store);
+        Self::with_parts(config, store.clone(), store, ring)
     }
 
-    /// Assembles state from an already opened store and key ring.
+    /// Assembles state from already opened stores and key ring.
     pub fn with_parts(
         config: Config,
         store: Arc<dyn UserStore>,
+        grants: Arc<dyn GrantStore>,
         ring: KeyRing,
     ) -> Result<Self, StartError> {
         let hasher = PasswordHasher::new(&config.password_hashing)?;
         let signup_limiter =
             IpRateLimiter::per_minute(config.rate_limits.signup_per_ip_per_minute).map(Arc::new);
+        let authenticator = Arc::new(Authenticator::new(
+            Arc::clone(&store),
+            Arc::clone(&grants),
+            hasher.clone(),
+            config.rate_limits.clone(),
+        ));
         Ok(Self {
             config: Arc::new(config),
             store,
+            grants,
+            authenticator,
+            dropped_id_token_claims: Arc::new(AtomicU64::new(0)),
             hasher,
             keys: Arc::new(KeyService::new(ring)),
             signup_limiter,
@@ -105,15 +124,24 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let _housekeeping = state.signup_limiter.clone().map(|limiter| {
-        AbortOnDrop(tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                every.tick().await;
+    // Housekeeping every minute: expired codes, sessions and refresh tokens
+    // go; idle rate-limit buckets are forgotten. It stops with the server.
+    let housekeeping_state = state.clone();
+    let _housekeeping = AbortOnDrop(tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Some(limiter) = &housekeeping_state.signup_limiter {
                 limiter.forget_idle();
             }
-        }))
-    });
+            let now = crate::grants::unix_now();
+            match housekeeping_state.grants.purge_expired(now).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::debug!(purged, "expired grant records removed"),
+                Err(err) => tracing::warn!(%err, "purging expired grant records failed"),
+            }
+        }
+    }));
     let store = Arc::clone(&state.store);
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)

@@ -8,7 +8,10 @@
 //!   status codes and JSON error shapes.
 //! - [`domain`]: pure rules — signup validation, metadata rules, password policy, the user model.
 //! - [`accounts`]: creating users (validate → hash → atomic store write).
-//! - [`store`]: the [`store::UserStore`] trait and its sled implementation with group commit.
+//! - [`login`]: password checks with brute-force protection.
+//! - [`grants`]: turning authorizations into tokens (codes, refresh rotation, revocation).
+//! - [`store`]: the [`store::UserStore`] and [`store::GrantStore`] traits and their sled
+//!   implementation with group commit.
 //! - [`hashing`]: Argon2id on a bounded blocking pool.
 //! - [`tokens`]: signing keys, JWKS, JWT minting and verification.
 //! - [`rate_limit`]: per-IP throttles.
@@ -22,8 +25,10 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod grants;
 pub mod hashing;
 pub mod http;
+pub mod login;
 pub mod rate_limit;
 pub mod store;
 pub mod tokens;

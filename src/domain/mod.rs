@@ -1,5 +1,7 @@
 //! Pure domain rules: no HTTP, no storage, each module unit-tested.
 
+pub mod claims;
+pub mod grants;
 pub mod metadata;
 pub mod password_policy;
 pub mod signup;

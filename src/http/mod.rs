@@ -5,8 +5,10 @@
 
 pub mod cors;
 pub mod discovery;
+pub mod oauth;
 pub mod pages;
 pub mod signup;
+pub mod userinfo;
 
 use std::any::Any;
 
@@ -44,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .merge(discovery::routes())
         .merge(pages::routes())
         .merge(signup::routes(&state.config))
+        .merge(oauth::routes(&state.config))
+        .merge(userinfo::routes(&state.config))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(

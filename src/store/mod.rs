@@ -3,6 +3,7 @@
 //! without touching handlers or domain rules.
 
 mod group_commit;
+mod sled_grants;
 pub mod sled_store;
 
 pub use group_commit::GroupCommitStats;
@@ -24,6 +25,9 @@ pub enum StoreError {
     /// The user id is already in use.
     #[error("user id already in use")]
     DuplicateId,
+    /// No user has this id.
+    #[error("no such user")]
+    NotFound,
     /// The storage engine failed (I/O, corruption detected by the engine).
     #[error("storage engine error: {0}")]
     Backend(String),
@@ -48,6 +52,10 @@ pub trait UserStore: Send + Sync {
     /// for one email exactly one succeeds.
     async fn create_user(&self, user: &User) -> Result<(), StoreError>;
 
+    /// Replaces a stored user (same id), moving its unique index entries
+    /// when email or username change, in one atomic step.
+    async fn update_user(&self, user: &User) -> Result<(), StoreError>;
+
     /// Reads a user by full id (`auth0|…`).
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
 
@@ -70,4 +78,79 @@ pub trait UserStore: Send + Sync {
 
     /// Makes every earlier write durable (used at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// Kinds of short-lived records; each kind is its own key space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantKind {
+    /// An `/authorize` request waiting for the user to log in.
+    LoginTransaction,
+    /// A hosted-login session (the `sid` cookie).
+    Session,
+    /// An authorization code waiting to be exchanged.
+    AuthorizationCode,
+    /// One refresh token.
+    RefreshToken,
+    /// A refresh-token family (all rotations of one grant).
+    RefreshFamily,
+    /// Failed-login counter / block of one (user, IP) pair.
+    FailedLogins,
+}
+
+impl GrantKind {
+    /// Every kind, for purging.
+    pub const ALL: [GrantKind; 6] = [
+        GrantKind::LoginTransaction,
+        GrantKind::Session,
+        GrantKind::AuthorizationCode,
+        GrantKind::RefreshToken,
+        GrantKind::RefreshFamily,
+        GrantKind::FailedLogins,
+    ];
+}
+
+/// Short-lived records with an expiry: what the OAuth flows keep between
+/// requests. Values are JSON; an expired record reads as absent. Writes are
+/// durable on return, like user writes.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Inserts or replaces a record that expires at `expires_at` (Unix seconds).
+    async fn put(
+        &self,
+        kind: GrantKind,
+        key: &str,
+        value: &serde_json::Value,
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Reads a live record.
+    async fn get(
+        &self,
+        kind: GrantKind,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Removes and returns a live record in one atomic step: of two
+    /// concurrent takes of one key, exactly one gets the value.
+    async fn take(
+        &self,
+        kind: GrantKind,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Replaces the record only if its live value equals `expected`
+    /// (`None`: absent or expired). `new = None` deletes. Returns whether it swapped.
+    async fn compare_and_swap(
+        &self,
+        kind: GrantKind,
+        key: &str,
+        expected: Option<&serde_json::Value>,
+        new: Option<(&serde_json::Value, u64)>,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes a record (absent is fine).
+    async fn delete(&self, kind: GrantKind, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes every record that expired at or before `now`; returns how many.
+    async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
 }

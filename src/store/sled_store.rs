@@ -2,8 +2,9 @@
 //!
 //! Trees: `users` (user id → JSON record), `users_by_email` and
 //! `users_by_username` (connection NUL lower-cased value → user id). A create
-//! touches all three in one sled transaction, so an index entry never exists
-//! without its user and two racing signups cannot both win.
+//! or update touches all three in one sled transaction, so an index entry
+//! never exists without its user and two racing signups cannot both win.
+//! The `grants` tree (short-lived OAuth records) is in `sled_grants`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +22,9 @@ pub struct SledStore {
     users: sled::Tree,
     by_email: sled::Tree,
     by_username: sled::Tree,
-    commits: GroupCommit,
+    /// Short-lived OAuth records (see `sled_grants`).
+    pub(super) grants: sled::Tree,
+    pub(super) commits: GroupCommit,
 }
 
 /// Which unique constraint a create ran into.
@@ -30,6 +33,8 @@ enum Conflict {
     Id,
     Email,
     Username,
+    Missing,
+    Corrupt,
 }
 
 impl SledStore {
@@ -46,12 +51,14 @@ impl SledStore {
         let users = db.open_tree("users").map_err(backend)?;
         let by_email = db.open_tree("users_by_email").map_err(backend)?;
         let by_username = db.open_tree("users_by_username").map_err(backend)?;
+        let grants = db.open_tree("grants").map_err(backend)?;
         let commits = GroupCommit::start(db.clone())
             .map_err(|err| StoreError::Backend(format!("cannot start flusher: {err}")))?;
         Ok(Self {
             users,
             by_email,
             by_username,
+            grants,
             commits,
         })
     }
@@ -85,6 +92,19 @@ fn index_key(connection: &str, value: &str) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(value.as_bytes());
     key
+}
+
+fn conflict_error(conflict: Conflict, user: &User) -> StoreError {
+    match conflict {
+        Conflict::Id => StoreError::DuplicateId,
+        Conflict::Email => StoreError::DuplicateEmail,
+        Conflict::Username => StoreError::DuplicateUsername,
+        Conflict::Missing => StoreError::NotFound,
+        Conflict::Corrupt => StoreError::Corrupt {
+            key: user.user_id.clone(),
+            detail: "stored record is not a user".to_owned(),
+        },
+    }
 }
 
 fn backend(err: sled::Error) -> StoreError {
@@ -133,9 +153,63 @@ impl UserStore for SledStore {
         );
         match outcome {
             Ok(()) => self.commits.wait_durable().await,
-            Err(TransactionError::Abort(Conflict::Id)) => Err(StoreError::DuplicateId),
-            Err(TransactionError::Abort(Conflict::Email)) => Err(StoreError::DuplicateEmail),
-            Err(TransactionError::Abort(Conflict::Username)) => Err(StoreError::DuplicateUsername),
+            Err(TransactionError::Abort(conflict)) => Err(conflict_error(conflict, user)),
+            Err(TransactionError::Storage(err)) => Err(backend(err)),
+        }
+    }
+
+    async fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let record = serde_json::to_vec(user).map_err(|err| StoreError::Corrupt {
+            key: user.user_id.clone(),
+            detail: err.to_string(),
+        })?;
+        let id = user.user_id.as_bytes();
+        let new_email = index_key(&user.connection, &user.email);
+        let new_username = user
+            .username
+            .as_deref()
+            .map(|username| index_key(&user.connection, username));
+
+        let outcome = (&self.users, &self.by_email, &self.by_username).transaction(
+            |(users, emails, usernames)| {
+                let Some(old_bytes) = users.get(id)? else {
+                    return Err(ConflictableTransactionError::Abort(Conflict::Missing));
+                };
+                let Ok(old) = serde_json::from_slice::<User>(&old_bytes) else {
+                    return Err(ConflictableTransactionError::Abort(Conflict::Corrupt));
+                };
+                let old_email = index_key(&old.connection, &old.email);
+                if old_email != new_email {
+                    if emails.get(&new_email)?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(Conflict::Email));
+                    }
+                    emails.remove(old_email.as_slice())?;
+                    emails.insert(new_email.as_slice(), id)?;
+                }
+                let old_username = old
+                    .username
+                    .as_deref()
+                    .map(|username| index_key(&old.connection, username));
+                if old_username != new_username {
+                    if let Some(key) = &new_username
+                        && usernames.get(key)?.is_some()
+                    {
+                        return Err(ConflictableTransactionError::Abort(Conflict::Username));
+                    }
+                    if let Some(key) = &old_username {
+                        usernames.remove(key.as_slice())?;
+                    }
+                    if let Some(key) = &new_username {
+                        usernames.insert(key.as_slice(), id)?;
+                    }
+                }
+                users.insert(id, record.as_slice())?;
+                Ok(())
+            },
+        );
+        match outcome {
+            Ok(()) => self.commits.wait_durable().await,
+            Err(TransactionError::Abort(conflict)) => Err(conflict_error(conflict, user)),
             Err(TransactionError::Storage(err)) => Err(backend(err)),
         }
     }
@@ -304,6 +378,74 @@ mod tests {
         let writes = stats.writes.load(Ordering::Relaxed);
         assert_eq!(writes, 33);
         assert!(flushes < writes, "{flushes} flushes for {writes} writes");
+    }
+
+    #[tokio::test]
+    async fn updates_move_index_entries_and_respect_uniqueness() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let mut ann = user("ann@x.test", Some("ann"));
+        let bob = user("bob@x.test", Some("bob"));
+        store.create_user(&ann).await.expect("ann");
+        store.create_user(&bob).await.expect("bob");
+
+        ann.logins_count = 3;
+        store.update_user(&ann).await.expect("plain update");
+        let stored = store.get_user(&ann.user_id).await.expect("get");
+        assert_eq!(stored.map(|u| u.logins_count), Some(3));
+
+        ann.email = "ann2@x.test".to_owned();
+        ann.username = Some("annie".to_owned());
+        store.update_user(&ann).await.expect("rename");
+        assert!(
+            store
+                .find_by_email("db", "ann@x.test")
+                .await
+                .expect("find")
+                .is_none()
+        );
+        assert!(
+            store
+                .find_by_username("db", "ann")
+                .await
+                .expect("find")
+                .is_none()
+        );
+        assert!(
+            store
+                .find_by_email("db", "ann2@x.test")
+                .await
+                .expect("find")
+                .is_some()
+        );
+        assert!(
+            store
+                .find_by_username("db", "annie")
+                .await
+                .expect("find")
+                .is_some()
+        );
+
+        let mut taken = ann.clone();
+        taken.email = "BOB@x.test".to_owned();
+        assert!(matches!(
+            store.update_user(&taken).await,
+            Err(StoreError::DuplicateEmail)
+        ));
+        let mut taken = ann.clone();
+        taken.username = Some("Bob".to_owned());
+        assert!(matches!(
+            store.update_user(&taken).await,
+            Err(StoreError::DuplicateUsername)
+        ));
+        let stored = store.get_user(&ann.user_id).await.expect("get");
+        assert_eq!(stored, Some(ann.clone()), "refused updates change nothing");
+
+        let ghost = user("ghost@x.test", None);
+        assert!(matches!(
+            store.update_user(&ghost).await,
+            Err(StoreError::NotFound)
+        ));
     }
 
     #[tokio::test]

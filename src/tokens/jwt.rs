@@ -58,6 +58,9 @@ pub enum VerifyError {
     /// example a token from another issuer, or signed by a removed key).
     #[error("token signed by an unknown key")]
     UnknownKey,
+    /// Signed by us but past its `exp` (beyond the leeway).
+    #[error("token expired")]
+    Expired,
     /// Well-formed but not acceptable: bad signature, algorithm not matching the
     /// key, expired or not yet valid, wrong issuer or audience, missing claims.
     #[error("invalid token: {0}")]
@@ -102,7 +105,7 @@ pub fn verify(
             | ErrorKind::Json(_)
             | ErrorKind::Utf8(_) => VerifyError::Malformed,
             ErrorKind::InvalidSignature => VerifyError::Invalid("bad signature".to_owned()),
-            ErrorKind::ExpiredSignature => VerifyError::Invalid("token expired".to_owned()),
+            ErrorKind::ExpiredSignature => VerifyError::Expired,
             ErrorKind::ImmatureSignature => {
                 VerifyError::Invalid("token not valid yet (nbf)".to_owned())
             }
@@ -282,7 +285,7 @@ mod tests {
         let token = mint(key, "JWT", &expired).unwrap();
         assert!(matches!(
             verify(&ring, &token, ISS, AUD, 60),
-            Err(VerifyError::Invalid(_))
+            Err(VerifyError::Expired)
         ));
         assert!(verify(&ring, &token, ISS, AUD, 600).is_ok());
 

@@ -3,6 +3,7 @@
 //! Keys are held in a [`KeyService`] value in the app state — never a global
 //! — so a rotation can swap the ring while requests keep running.
 
+pub mod issue;
 pub mod jwt;
 pub mod keys;
 

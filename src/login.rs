@@ -1,0 +1,226 @@
+//! Checking a user's password, shared by the hosted login form and the
+//! password grants: brute-force protection per (user, IP), the blocked-user
+//! rule, and login bookkeeping.
+//!
+//! Order matters for what an attacker learns: a blocked pair is refused
+//! before any password check; a blocked *user* is only reported after the
+//! right password, so guessing never reveals the block; an unknown user
+//! costs the same hash as a known one.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::{Connection, RateLimits};
+use crate::domain::grants::FailedLogins;
+use crate::domain::user::{User, now_iso};
+use crate::hashing::PasswordHasher;
+use crate::store::{GrantKind, GrantStore, StoreError, UserStore};
+
+/// Why a login failed. Each maps to one Auth0 error per API family.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown user or wrong password (indistinguishable on purpose).
+    #[error("Wrong email or password.")]
+    WrongCredentials,
+    /// An administrator blocked the user.
+    #[error("user is blocked")]
+    UserBlocked,
+    /// Too many consecutive failures for this user from this IP.
+    #[error(
+        "Your account has been blocked after multiple consecutive login attempts. We've sent you a notification via your preferred contact method with instructions on how to unblock it."
+    )]
+    TooManyAttempts,
+    /// Storage or hashing failed; logged, not shown.
+    #[error("internal error")]
+    Internal,
+}
+
+/// What a login needs.
+pub struct Authenticator {
+    users: Arc<dyn UserStore>,
+    grants: Arc<dyn GrantStore>,
+    hasher: PasswordHasher,
+    limits: RateLimits,
+    /// Verified against when the user does not exist, so timing tells
+    /// nothing. Made on first need, not at start (start-up stays fast).
+    dummy_hash: tokio::sync::OnceCell<String>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn internal(err: StoreError) -> LoginError {
+    tracing::error!(%err, "store failed during login");
+    LoginError::Internal
+}
+
+/// Key of the failure counter: the identifier as typed (lower-cased), the
+/// connection and the IP, hashed so no email sits in the grants tree.
+fn failure_key(connection: &str, identifier: &str, ip: IpAddr) -> String {
+    let material = format!("{connection}\0{}\0{ip}", identifier.to_lowercase());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
+    hex::encode(digest.as_ref())
+}
+
+impl Authenticator {
+    /// Builds the authenticator over the stores.
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        grants: Arc<dyn GrantStore>,
+        hasher: PasswordHasher,
+        limits: RateLimits,
+    ) -> Self {
+        Self {
+            users,
+            grants,
+            hasher,
+            limits,
+            dummy_hash: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn dummy_hash(&self) -> Result<String, LoginError> {
+        self.dummy_hash
+            .get_or_try_init(|| async {
+                self.hasher
+                    .hash("claimset-dummy-password".to_owned())
+                    .await
+                    .map_err(|err| {
+                        tracing::error!(%err, "cannot make the dummy hash");
+                        LoginError::Internal
+                    })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Checks `identifier` (email, or username on connections that have
+    /// them) and `password` against `connection`, from `ip`.
+    pub async fn authenticate(
+        &self,
+        connection: &Connection,
+        identifier: &str,
+        password: String,
+        ip: IpAddr,
+    ) -> Result<User, LoginError> {
+        let now = unix_now();
+        let key = failure_key(&connection.name, identifier, ip);
+        let threshold = self.limits.failed_logins_per_user_ip;
+        if threshold > 0
+            && let Some(record) = self.failures(&key).await?
+            && record.blocked_until.is_some_and(|until| until > now)
+        {
+            return Err(LoginError::TooManyAttempts);
+        }
+
+        let user = self.find_user(connection, identifier).await?;
+        let phc = match user.as_ref().and_then(|user| user.password_hash.clone()) {
+            Some(phc) => phc,
+            None => self.dummy_hash().await?,
+        };
+        let matches = self.hasher.verify(password, phc).await.map_err(|err| {
+            tracing::error!(%err, "password verification failed");
+            LoginError::Internal
+        })?;
+        let user = match user {
+            Some(user) if matches && user.password_hash.is_some() => user,
+            _ => {
+                if threshold > 0 {
+                    self.record_failure(&key, now).await?;
+                }
+                return Err(LoginError::WrongCredentials);
+            }
+        };
+        if threshold > 0 {
+            self.grants
+                .delete(GrantKind::FailedLogins, &key)
+                .await
+                .map_err(internal)?;
+        }
+        if user.blocked {
+            return Err(LoginError::UserBlocked);
+        }
+        let mut updated = user.clone();
+        updated.logins_count = updated.logins_count.saturating_add(1);
+        updated.last_login = Some(now_iso());
+        updated.last_ip = Some(ip.to_string());
+        self.users.update_user(&updated).await.map_err(internal)?;
+        Ok(updated)
+    }
+
+    async fn find_user(
+        &self,
+        connection: &Connection,
+        identifier: &str,
+    ) -> Result<Option<User>, LoginError> {
+        let by_email = self
+            .users
+            .find_by_email(&connection.name, identifier)
+            .await
+            .map_err(internal)?;
+        if by_email.is_some() || !connection.requires_username {
+            return Ok(by_email);
+        }
+        self.users
+            .find_by_username(&connection.name, identifier)
+            .await
+            .map_err(internal)
+    }
+
+    async fn failures(&self, key: &str) -> Result<Option<FailedLogins>, LoginError> {
+        let Some(value) = self
+            .grants
+            .get(GrantKind::FailedLogins, key)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_value(value).ok())
+    }
+
+    /// Counts one failure; the one that reaches the threshold starts the block.
+    /// A compare-and-swap loop keeps concurrent failures from being lost.
+    async fn record_failure(&self, key: &str, now: u64) -> Result<(), LoginError> {
+        let block_secs = self.limits.failed_login_block_minutes.saturating_mul(60);
+        for _ in 0..16 {
+            let current = self
+                .grants
+                .get(GrantKind::FailedLogins, key)
+                .await
+                .map_err(internal)?;
+            let mut record: FailedLogins = current
+                .as_ref()
+                .and_then(|value| serde_json::from_value(value.clone()).ok())
+                .unwrap_or_default();
+            record.count = record.count.saturating_add(1);
+            if record.count >= self.limits.failed_logins_per_user_ip {
+                record.blocked_until = Some(now.saturating_add(block_secs));
+            }
+            let expires_at = now.saturating_add(block_secs.max(3600));
+            let new = serde_json::to_value(&record).map_err(|err| {
+                tracing::error!(%err, "cannot encode failure counter");
+                LoginError::Internal
+            })?;
+            if self
+                .grants
+                .compare_and_swap(
+                    GrantKind::FailedLogins,
+                    key,
+                    current.as_ref(),
+                    Some((&new, expires_at)),
+                )
+                .await
+                .map_err(internal)?
+            {
+                return Ok(());
+            }
+        }
+        tracing::warn!("failed-login counter stayed contended; one failure not counted");
+        Ok(())
+    }
+}
