@@ -429,6 +429,21 @@ pub async fn refresh(
     if !family_alive {
         return Err(GrantError::InvalidRefreshToken);
     }
+    // A refresh may narrow the scopes, never widen them; an empty scope
+    // (auth0-python's default) keeps them. Checked before rotating, so a
+    // refused request does not use the token up.
+    let granted: Vec<&str> = record.scope.split_whitespace().collect();
+    let scope = match scope {
+        None => record.scope.clone(),
+        Some(requested) => {
+            for wanted in requested.split_whitespace() {
+                if !granted.contains(&wanted) {
+                    return Err(GrantError::ScopeNotGranted(wanted.to_owned()));
+                }
+            }
+            requested.to_owned()
+        }
+    };
     let mut rotated = record.clone();
     rotated.rotated = true;
     let keep_until = unix_now().saturating_add(state.config.tokens.refresh_token_ttl);
@@ -461,20 +476,6 @@ pub async fn refresh(
     if user.blocked {
         return Err(GrantError::UserBlockedOnRefresh);
     }
-    // A refresh may narrow the scopes, never widen them; an empty scope
-    // (auth0-python's default) keeps them.
-    let granted: Vec<&str> = record.scope.split_whitespace().collect();
-    let scope = match scope {
-        None => record.scope.clone(),
-        Some(requested) => {
-            for wanted in requested.split_whitespace() {
-                if !granted.contains(&wanted) {
-                    return Err(GrantError::ScopeNotGranted(wanted.to_owned()));
-                }
-            }
-            requested.to_owned()
-        }
-    };
     // Rotation keeps the family going: the new token is offline_access too.
     let scope = if scope.split_whitespace().any(|s| s == "offline_access") {
         scope
