@@ -140,6 +140,22 @@ fn decode<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, GrantError
     })
 }
 
+/// Reads a live record and decodes it, keeping the raw value for a later
+/// compare-and-swap.
+async fn read_record<T: DeserializeOwned>(
+    state: &AppState,
+    kind: GrantKind,
+    key: &str,
+) -> Result<Option<(serde_json::Value, T)>, GrantError> {
+    match state.grants.get(kind, key).await.map_err(internal)? {
+        None => Ok(None),
+        Some(value) => {
+            let record = decode(value.clone())?;
+            Ok(Some((value, record)))
+        }
+    }
+}
+
 fn encode(value: &impl Serialize) -> Result<serde_json::Value, GrantError> {
     serde_json::to_value(value).map_err(|err| {
         tracing::error!(%err, "cannot encode grant record");
@@ -305,15 +321,11 @@ pub async fn exchange_code(
     code_verifier: Option<&str>,
 ) -> Result<TokenSet, GrantError> {
     let key = token_key(code);
-    let Some(value) = state
-        .grants
-        .get(GrantKind::AuthorizationCode, &key)
-        .await
-        .map_err(internal)?
+    let Some((value, record)) =
+        read_record::<AuthorizationCode>(state, GrantKind::AuthorizationCode, &key).await?
     else {
         return Err(GrantError::InvalidCode);
     };
-    let record: AuthorizationCode = decode(value.clone())?;
     if let Some(grant_id) = &record.redeemed_grant {
         tracing::warn!(client_id = %client.client_id, "authorization code replayed; revoking its grant");
         state
@@ -408,15 +420,11 @@ pub async fn refresh(
     scope: Option<&str>,
 ) -> Result<TokenSet, GrantError> {
     let key = token_key(token);
-    let Some(value) = state
-        .grants
-        .get(GrantKind::RefreshToken, &key)
-        .await
-        .map_err(internal)?
+    let Some((value, record)) =
+        read_record::<RefreshToken>(state, GrantKind::RefreshToken, &key).await?
     else {
         return Err(GrantError::InvalidRefreshToken);
     };
-    let record: RefreshToken = decode(value.clone())?;
     if record.client_id != client.client_id {
         return Err(GrantError::InvalidRefreshToken);
     }
@@ -507,15 +515,11 @@ pub async fn revoke_refresh_token(
     token: &str,
 ) -> Result<(), GrantError> {
     let key = token_key(token);
-    let Some(value) = state
-        .grants
-        .get(GrantKind::RefreshToken, &key)
-        .await
-        .map_err(internal)?
+    let Some((_, record)) =
+        read_record::<RefreshToken>(state, GrantKind::RefreshToken, &key).await?
     else {
         return Ok(());
     };
-    let record: RefreshToken = decode(value)?;
     if record.client_id != client.client_id {
         return Ok(());
     }
