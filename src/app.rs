@@ -9,6 +9,8 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::FromRef;
+use axum_extra::extract::cookie::Key;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -36,6 +38,14 @@ pub enum StartError {
     /// The password hashing parameters were refused.
     #[error("password hashing: {0}")]
     Hashing(#[from] HashError),
+    /// The cookie signing key could not be read or created.
+    #[error("cookie signing key {path}: {source}")]
+    CookieKey {
+        /// The key file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
 }
 
 /// Everything a request handler may need, cheap to clone.
@@ -57,6 +67,16 @@ pub struct AppState {
     pub keys: Arc<KeyService>,
     /// Signup throttle per client IP, when enabled.
     pub signup_limiter: Option<Arc<IpRateLimiter>>,
+    /// Signs the hosted-login cookies (`claimset_session`, `claimset_tx`).
+    /// [`AppState::open`] keeps it in `data_dir/cookie.key`, so sessions
+    /// survive restarts; [`AppState::with_parts`] makes a fresh one.
+    pub cookie_key: Key,
+}
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Self {
+        state.cookie_key.clone()
+    }
 }
 
 impl AppState {
@@ -70,11 +90,23 @@ impl AppState {
                 source,
             })?;
         let ring = KeyRing::load_or_create(&config.keys_dir, config.signing_alg)?;
+        let cookie_key = crate::http::session::load_or_create_cookie_key(&config.data_dir)
+            .map_err(|source| StartError::CookieKey {
+                path: config
+                    .data_dir
+                    .join(crate::http::session::COOKIE_KEY_FILE)
+                    .display()
+                    .to_string(),
+                source,
+            })?;
         let store = Arc::new(store);
-        Self::with_parts(config, store.clone(), store, ring)
+        let mut state = Self::with_parts(config, store.clone(), store, ring)?;
+        state.cookie_key = cookie_key;
+        Ok(state)
     }
 
-    /// Assembles state from already opened stores and key ring.
+    /// Assembles state from already opened stores and key ring, with a
+    /// fresh cookie key (hosted-login cookies then last as long as the process).
     pub fn with_parts(
         config: Config,
         store: Arc<dyn UserStore>,
@@ -90,6 +122,11 @@ impl AppState {
             hasher.clone(),
             config.rate_limits.clone(),
         ));
+        let cookie_key =
+            crate::http::session::random_cookie_key().map_err(|source| StartError::CookieKey {
+                path: "(generated)".to_owned(),
+                source,
+            })?;
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -99,6 +136,7 @@ impl AppState {
             hasher,
             keys: Arc::new(KeyService::new(ring)),
             signup_limiter,
+            cookie_key,
         })
     }
 }

@@ -5,7 +5,9 @@
 //! - [`config`]: TOML → typed, validated [`config::Config`]; the embedded dev tenant.
 //! - [`app`]: shared [`app::AppState`], the router ([`app::app`]) and the serve loop ([`app::run`]).
 //! - [`http`]: axum routers, one module per API family; the only place that knows
-//!   status codes and JSON error shapes.
+//!   status codes and JSON error shapes. The hosted login lives there too:
+//!   `/authorize` and the login/signup pages ([`http::authorize`]), the session
+//!   cookie ([`http::session`]) and logout ([`http::logout`]).
 //! - [`domain`]: pure rules — signup validation, metadata rules, password policy, the user model.
 //! - [`accounts`]: creating users (validate → hash → atomic store write).
 //! - [`login`]: password checks with brute-force protection.

@@ -3,10 +3,13 @@
 //!
 //! Invariant: only this module knows HTTP status codes and JSON error shapes.
 
+pub mod authorize;
 pub mod cors;
 pub mod discovery;
+pub mod logout;
 pub mod oauth;
 pub mod pages;
+pub mod session;
 pub mod signup;
 pub mod userinfo;
 
@@ -45,6 +48,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(discovery::routes())
         .merge(pages::routes())
+        .merge(authorize::routes())
+        .merge(logout::routes())
         .merge(signup::routes(&state.config))
         .merge(oauth::routes(&state.config))
         .merge(userinfo::routes(&state.config))
