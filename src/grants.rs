@@ -37,7 +37,7 @@ pub enum GrantError {
     /// Unknown, expired, replayed or foreign authorization code.
     #[error("invalid authorization code")]
     InvalidCode,
-    /// The exchange named another redirect URI than `/authorize` did.
+    /// The exchange omitted the redirect URI or named another than `/authorize` did.
     #[error("redirect_uri mismatch")]
     RedirectUriMismatch,
     /// PKCE verifier missing or wrong.
@@ -338,7 +338,9 @@ pub async fn exchange_code(
     if record.client_id != client.client_id {
         return Err(GrantError::InvalidCode);
     }
-    if redirect_uri.is_some_and(|uri| uri != record.redirect_uri) {
+    // Every code was issued to a redirect URI (/authorize requires one),
+    // so the exchange must repeat it (RFC 6749 §4.1.3).
+    if redirect_uri != Some(record.redirect_uri.as_str()) {
         return Err(GrantError::RedirectUriMismatch);
     }
     match (&record.code_challenge, code_verifier) {

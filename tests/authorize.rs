@@ -174,8 +174,10 @@ async fn openidconnect_runs_the_code_flow_with_pkce_for_a_spa() {
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        // No `profile`: its `updated_at` is the ISO string Auth0 sends, which
-        // this crate only accepts with its `accept-rfc3339-timestamps` feature.
+        // `profile` brings `updated_at` as the ISO string Auth0 sends; the
+        // crate accepts it with its `accept-rfc3339-timestamps` feature,
+        // the setting a Rust app pointed at Auth0 needs too.
+        .add_scope(Scope::new("profile".to_owned()))
         .add_scope(Scope::new("email".to_owned()))
         .add_scope(Scope::new("offline_access".to_owned()))
         .add_extra_param("auth0Client", "eyJuYW1lIjoidGVzdCJ9")
@@ -1048,4 +1050,127 @@ async fn form_post_returns_a_self_submitting_form() {
     let code = input_value(&html, "code").expect("code");
     let (status, tokens) = exchange_code(&server, "spa", &code, REDIRECT, Some(&verifier)).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
+}
+
+#[tokio::test]
+async fn codes_are_single_use_bound_to_redirect_uri_and_verifier() {
+    let (_dir, server) = start().await;
+    api_signup(
+        &server,
+        "spa",
+        "db",
+        "code@example.com",
+        PASSWORD,
+        Value::Null,
+    )
+    .await;
+    let browser = browser();
+    let (challenge, verifier) = pkce();
+
+    // Wrong verifier, missing or other redirect_uri: refused, code not spent.
+    let code = code_for(
+        &browser,
+        &server,
+        &authorize_url(&server, &challenge, &[]),
+        "code@example.com",
+    )
+    .await;
+    let (_, other_verifier) = pkce();
+    let (status, error) =
+        exchange_code(&server, "spa", &code, REDIRECT, Some(&other_verifier)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        error,
+        json!({"error": "invalid_grant", "error_description": "Failed to verify code verifier"})
+    );
+    let (status, error) = exchange_code(&server, "spa", &code, REDIRECT, None).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invalid_grant"))
+    );
+    let (status, error) = exchange_code(
+        &server,
+        "spa",
+        &code,
+        "http://127.0.0.1:9/other",
+        Some(&verifier),
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invalid_grant"))
+    );
+    let missing_redirect = client()
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "spa"),
+            ("code", code.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        missing_redirect.status(),
+        StatusCode::FORBIDDEN,
+        "redirect_uri must be repeated"
+    );
+
+    // The right exchange works once.
+    let (status, tokens) = exchange_code(&server, "spa", &code, REDIRECT, Some(&verifier)).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let userinfo = |token: String| {
+        let server = &server;
+        async move {
+            client()
+                .get(server.url("/userinfo"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("userinfo")
+                .status()
+        }
+    };
+    assert_eq!(userinfo(access.clone()).await, StatusCode::OK);
+
+    // A replay is refused and revokes what the first exchange issued.
+    let (status, error) = exchange_code(&server, "spa", &code, REDIRECT, Some(&verifier)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        error,
+        json!({"error": "invalid_grant", "error_description": "Invalid authorization code"})
+    );
+    assert_eq!(userinfo(access).await, StatusCode::UNAUTHORIZED);
+    let refreshed = client()
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "spa"),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    assert_eq!(refreshed.status(), StatusCode::FORBIDDEN);
+
+    // Another client cannot redeem someone else's code.
+    let (challenge, verifier) = pkce();
+    let code = code_for(
+        &browser,
+        &server,
+        &authorize_url(&server, &challenge, &[("prompt", "login")]),
+        "code@example.com",
+    )
+    .await;
+    let (status, _) = exchange_code(&server, "web", &code, REDIRECT, Some(&verifier)).await;
+    assert!(
+        status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED,
+        "{status}"
+    );
 }

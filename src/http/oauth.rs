@@ -113,9 +113,9 @@ impl From<GrantError> for OAuthError {
     fn from(err: GrantError) -> Self {
         match err {
             GrantError::InvalidCode => Self::invalid_grant("Invalid authorization code"),
-            GrantError::RedirectUriMismatch => {
-                Self::invalid_grant("redirect_uri does not match the one used at /authorize")
-            }
+            GrantError::RedirectUriMismatch => Self::invalid_grant(
+                "redirect_uri is missing or differs from the one used at /authorize",
+            ),
             GrantError::CodeVerifier => Self::invalid_grant("Failed to verify code verifier"),
             GrantError::InvalidRefreshToken => {
                 Self::invalid_grant("Unknown or invalid refresh token.")
