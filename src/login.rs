@@ -58,12 +58,28 @@ fn internal(err: StoreError) -> LoginError {
     LoginError::Internal
 }
 
-/// Key of the failure counter: the identifier as typed (lower-cased), the
-/// connection and the IP, hashed so no email sits in the grants tree.
-fn failure_key(connection: &str, identifier: &str, ip: IpAddr) -> String {
-    let material = format!("{connection}\0{}\0{ip}", identifier.to_lowercase());
+fn sha256_hex(material: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, material.as_bytes());
     hex::encode(digest.as_ref())
+}
+
+/// The part of a failure-counter key shared by every IP of one identifier
+/// (lower-cased) on one connection, so an administrator can clear them all.
+/// Hashed: no email or IP sits in the grants tree.
+fn failure_prefix(connection: &str, identifier: &str) -> String {
+    format!(
+        "{}:",
+        sha256_hex(&format!("{connection}\0{}", identifier.to_lowercase()))
+    )
+}
+
+/// Key of the failure counter of one identifier from one IP.
+fn failure_key(connection: &str, identifier: &str, ip: IpAddr) -> String {
+    format!(
+        "{}{}",
+        failure_prefix(connection, identifier),
+        sha256_hex(&ip.to_string())
+    )
 }
 
 impl Authenticator {
@@ -150,6 +166,29 @@ impl Authenticator {
         updated.last_ip = Some(ip.to_string());
         self.users.update_user(&updated).await.map_err(internal)?;
         Ok(updated)
+    }
+
+    /// Lifts every brute-force block of `user` (all IPs, by email and by
+    /// username): what Auth0's `DELETE /api/v2/user-blocks/{id}` does.
+    /// Returns how many (identifier, IP) records were cleared.
+    pub async fn clear_blocks(&self, user: &User) -> Result<u64, StoreError> {
+        let mut cleared = self
+            .grants
+            .delete_prefix(
+                GrantKind::FailedLogins,
+                &failure_prefix(&user.connection, &user.email),
+            )
+            .await?;
+        if let Some(username) = &user.username {
+            cleared += self
+                .grants
+                .delete_prefix(
+                    GrantKind::FailedLogins,
+                    &failure_prefix(&user.connection, username),
+                )
+                .await?;
+        }
+        Ok(cleared)
     }
 
     async fn find_user(

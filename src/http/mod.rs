@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod cors;
 pub mod discovery;
 pub mod logout;
+pub mod management;
 pub mod oauth;
 pub mod pages;
 pub mod session;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signup::routes(&state.config))
         .merge(oauth::routes(&state.config))
         .merge(userinfo::routes(&state.config))
+        .merge(management::routes())
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(

@@ -151,6 +151,10 @@ pub trait GrantStore: Send + Sync {
     /// Deletes a record (absent is fine).
     async fn delete(&self, kind: GrantKind, key: &str) -> Result<(), StoreError>;
 
+    /// Deletes every record of `kind` whose key starts with `prefix`
+    /// (e.g. all failure counters of one user); returns how many.
+    async fn delete_prefix(&self, kind: GrantKind, prefix: &str) -> Result<u64, StoreError>;
+
     /// Deletes every record that expired at or before `now`; returns how many.
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
 }

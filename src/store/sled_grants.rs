@@ -265,6 +265,18 @@ impl GrantStore for SledStore {
         self.commits.wait_durable().await
     }
 
+    async fn delete_prefix(&self, kind: GrantKind, prefix: &str) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for entry in self.grants.scan_prefix(record_key(kind, prefix)) {
+            let (key, _) = entry.map_err(backend)?;
+            if self.grants.remove(&key).map_err(backend)?.is_some() {
+                removed += 1;
+            }
+        }
+        self.commits.wait_durable().await?;
+        Ok(removed)
+    }
+
     async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         // A full scan: keep it off the async workers.
         let grants = self.grants.clone();
@@ -638,5 +650,37 @@ mod tests {
             store.get(kind, "short").await.expect("get"),
             Some(json!("ok"))
         );
+    }
+
+    #[tokio::test]
+    async fn delete_prefix_removes_only_matching_keys_of_that_kind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path(), 4 << 20).expect("open");
+        let far = now() + 3600;
+        for key in ["user-a:ip1", "user-a:ip2", "user-ab:ip1", "user-b:ip1"] {
+            store
+                .put(GrantKind::FailedLogins, key, &json!({"count": 1}), far)
+                .await
+                .expect("put");
+        }
+        store
+            .put(GrantKind::Session, "user-a:ip1", &json!({}), far)
+            .await
+            .expect("put");
+        let removed = store
+            .delete_prefix(GrantKind::FailedLogins, "user-a:")
+            .await
+            .expect("delete");
+        assert_eq!(removed, 2);
+        for (kind, key, present) in [
+            (GrantKind::FailedLogins, "user-a:ip1", false),
+            (GrantKind::FailedLogins, "user-a:ip2", false),
+            (GrantKind::FailedLogins, "user-ab:ip1", true),
+            (GrantKind::FailedLogins, "user-b:ip1", true),
+            (GrantKind::Session, "user-a:ip1", true),
+        ] {
+            let found = store.get(kind, key).await.expect("get").is_some();
+            assert_eq!(found, present, "{kind:?} {key}");
+        }
     }
 }
