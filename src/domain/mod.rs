@@ -1,5 +1,6 @@
 //! Pure domain rules: no HTTP, no storage, each module unit-tested.
 
+pub mod authorize;
 pub mod claims;
 pub mod grants;
 pub mod metadata;

@@ -29,10 +29,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::authorize::{message_page, redirect_location};
+use super::authorize::views::message_page;
 use super::session;
 use crate::app::AppState;
 use crate::config::{Client, Config};
+use crate::domain::authorize::redirect_location;
 use crate::tokens::jwt;
 
 /// Leeway for `id_token_hint`: expired hints are fine (RP-initiated logout
