@@ -579,6 +579,16 @@ impl Config {
         })
     }
 
+    /// The Management API's audience (`<issuer>api/v2/`).
+    pub fn management_audience(&self) -> String {
+        format!("{}api/v2/", self.issuer)
+    }
+
+    /// The `/userinfo` audience, added to access tokens that carry `openid`.
+    pub fn userinfo_audience(&self) -> String {
+        format!("{}userinfo", self.issuer)
+    }
+
     /// Looks a client up by id.
     pub fn client(&self, client_id: &str) -> Option<&Client> {
         self.clients.iter().find(|c| c.client_id == client_id)

@@ -182,8 +182,8 @@ pub fn grant_scopes(client: &Client, requested: Option<&str>) -> Vec<String> {
 fn check_user_audience(state: &AppState, audience: Option<&str>) -> Result<(), GrantError> {
     match audience {
         None => Ok(()),
-        Some(audience) if audience == issue::userinfo_audience(&state.config) => Ok(()),
-        Some(audience) if audience == issue::management_audience(&state.config) => Ok(()),
+        Some(audience) if audience == state.config.userinfo_audience() => Ok(()),
+        Some(audience) if audience == state.config.management_audience() => Ok(()),
         Some(audience) => Err(GrantError::UnknownAudience(audience.to_owned())),
     }
 }
@@ -555,7 +555,7 @@ pub fn client_credentials(
     audience: &str,
     scope: Option<&str>,
 ) -> Result<TokenSet, GrantError> {
-    if audience != issue::management_audience(&state.config) {
+    if audience != state.config.management_audience() {
         return Err(GrantError::UnknownAudience(audience.to_owned()));
     }
     let scopes: Vec<&str> = match scope {

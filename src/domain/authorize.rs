@@ -18,7 +18,6 @@ use crate::domain::grants::LoginTransaction;
 use crate::domain::metadata::{MetadataError, js_len};
 use crate::domain::password_policy::PasswordRejection;
 use crate::domain::signup::SignupError;
-use crate::tokens::issue;
 
 /// The script of the `form_post` page (constant, so its CSP hash is too).
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
@@ -404,8 +403,8 @@ pub fn validate_authorize(
     };
     let audience = params.get("audience").map(|a| (*a).to_owned());
     if let Some(audience) = &audience
-        && *audience != issue::userinfo_audience(config)
-        && *audience != issue::management_audience(config)
+        && *audience != config.userinfo_audience()
+        && *audience != config.management_audience()
     {
         return Err(AuthorizeError::redirect(
             &reply,

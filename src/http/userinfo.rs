@@ -16,7 +16,6 @@ use crate::app::AppState;
 use crate::config::{ClaimTarget, Config};
 use crate::domain::claims::{mapped_claims, standard_claims};
 use crate::grants;
-use crate::tokens::issue::userinfo_audience;
 use crate::tokens::jwt::{self, VerifyError};
 
 /// Clock skew tolerated on `exp`, as the Auth0 SDKs allow.
@@ -100,7 +99,7 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Unauthorized
         &ring.0,
         token,
         &config.issuer,
-        &userinfo_audience(config),
+        &config.userinfo_audience(),
         LEEWAY_SECS,
     )
     .map_err(|err| match err {

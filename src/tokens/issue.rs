@@ -13,19 +13,6 @@ use crate::config::{ClaimTarget, Client, Config};
 use crate::domain::claims::{fit_budget, mapped_claims, standard_claims};
 use crate::domain::user::User;
 
-/// Path (after the issuer) of the Management API audience.
-pub const MANAGEMENT_AUDIENCE_PATH: &str = "api/v2/";
-
-/// The Management API's audience for this tenant.
-pub fn management_audience(config: &Config) -> String {
-    format!("{}{MANAGEMENT_AUDIENCE_PATH}", config.issuer)
-}
-
-/// The `/userinfo` audience added to access tokens that carry `openid`.
-pub fn userinfo_audience(config: &Config) -> String {
-    format!("{}userinfo", config.issuer)
-}
-
 /// What an ID token is about.
 pub struct IdTokenRequest<'a> {
     /// The client it is for (`aud`, `azp`, its claim mapping).
@@ -125,13 +112,13 @@ pub fn access_token(
 ) -> Result<String, KeyError> {
     let mut audiences: Vec<String> = request.audience.map(str::to_owned).into_iter().collect();
     if request.scopes.contains(&"openid") {
-        let userinfo = userinfo_audience(config);
+        let userinfo = config.userinfo_audience();
         if !audiences.contains(&userinfo) {
             audiences.push(userinfo);
         }
     }
     let aud = match audiences.as_slice() {
-        [] => json!(userinfo_audience(config)),
+        [] => json!(config.userinfo_audience()),
         [one] => json!(one),
         _ => json!(audiences),
     };

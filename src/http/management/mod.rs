@@ -16,7 +16,6 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::grants;
-use crate::tokens::issue::management_audience;
 use crate::tokens::jwt;
 
 /// Clock skew tolerated on `exp`.
@@ -155,7 +154,7 @@ impl FromRequestParts<AppState> for ManagementToken {
             &ring.0,
             &token,
             &state.config.issuer,
-            &management_audience(&state.config),
+            &state.config.management_audience(),
             LEEWAY_SECS,
         )
         .map_err(|_| ManagementError::invalid_token())?;
