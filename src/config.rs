@@ -72,6 +72,12 @@ pub struct Config {
     /// Storage engine tuning.
     #[serde(default)]
     pub storage: Storage,
+    /// Management API limits.
+    #[serde(default)]
+    pub management: Management,
+    /// User search options.
+    #[serde(default)]
+    pub search: Search,
     /// Which metadata properties become namespaced claims.
     #[serde(default)]
     pub claims: Claims,
@@ -174,6 +180,33 @@ impl Default for Storage {
     }
 }
 
+/// Management API limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Management {
+    /// Largest `user_metadata` + `app_metadata` of one user, in bytes of
+    /// compact JSON (Auth0's legacy limit: 16 MiB). Request bodies of the
+    /// Management API may be this large plus 64 KiB.
+    pub max_metadata_bytes: usize,
+}
+
+impl Default for Management {
+    fn default() -> Self {
+        Self {
+            max_metadata_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// User search options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Search {
+    /// Whether `q` may search `app_metadata` (off: app_metadata often holds
+    /// access data that search should not expose to every `read:users` caller).
+    pub app_metadata: bool,
+}
+
 /// Declarative claim mapping: metadata properties copied into tokens and `/userinfo`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +220,9 @@ pub struct Claims {
     /// Top-level `app_metadata` properties copied to the ID token and `/userinfo`.
     #[serde(default)]
     pub app_metadata: Vec<String>,
+    /// Properties of the client's `client_metadata` copied to the ID token and `/userinfo`.
+    #[serde(default)]
+    pub client_metadata: Vec<String>,
     /// Full-form rules: any path, any claim name, any targets.
     #[serde(default)]
     pub rules: Vec<ClaimRule>,
@@ -211,6 +247,7 @@ impl Claims {
         self.user_metadata
             .iter()
             .chain(&self.app_metadata)
+            .chain(&self.client_metadata)
             .map(|property| self.resolve(property))
             .chain(self.rules.iter().map(|rule| self.resolve(&rule.claim)))
             .collect()
@@ -223,6 +260,7 @@ impl Default for Claims {
             namespace: default_namespace(),
             user_metadata: Vec::new(),
             app_metadata: Vec::new(),
+            client_metadata: Vec::new(),
             rules: Vec::new(),
             max_id_token_bytes: default_max_id_token_bytes(),
         }
@@ -660,6 +698,9 @@ impl Config {
                 format!("invalid Argon2 parameters: {err}"),
             );
         }
+        if self.management.max_metadata_bytes == 0 {
+            return fail("management.max_metadata_bytes", "must be at least 1".to_owned());
+        }
         if self.storage.cache_capacity_mib == 0 {
             return fail(
                 "storage.cache_capacity_mib",
@@ -852,6 +893,7 @@ fn validate_claims(claims: &Claims, prefix: &str) -> Result<(), (String, String)
     for (kind, list) in [
         ("user_metadata", &claims.user_metadata),
         ("app_metadata", &claims.app_metadata),
+        ("client_metadata", &claims.client_metadata),
     ] {
         for (i, property) in list.iter().enumerate() {
             let key = format!("{prefix}.{kind}[{i}]");

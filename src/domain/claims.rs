@@ -224,6 +224,7 @@ mod tests {
             namespace: NS.to_owned(),
             user_metadata: user_metadata.iter().map(|s| (*s).to_owned()).collect(),
             app_metadata: app_metadata.iter().map(|s| (*s).to_owned()).collect(),
+            client_metadata: Vec::new(),
             rules,
             max_id_token_bytes: 4096,
         }
