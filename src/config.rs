@@ -699,7 +699,10 @@ impl Config {
             );
         }
         if self.management.max_metadata_bytes == 0 {
-            return fail("management.max_metadata_bytes", "must be at least 1".to_owned());
+            return fail(
+                "management.max_metadata_bytes",
+                "must be at least 1".to_owned(),
+            );
         }
         if self.storage.cache_capacity_mib == 0 {
             return fail(
@@ -910,10 +913,19 @@ fn validate_claims(claims: &Claims, prefix: &str) -> Result<(), (String, String)
         let mut segments = rule.from.split('.');
         match segments.next() {
             Some("user_metadata" | "app_metadata") => {}
+            Some("client_metadata") => {
+                // client_metadata is a flat map of strings: one property, no deeper path.
+                if rule.from.split('.').count() != 2 {
+                    return Err((
+                        format!("{key}.from"),
+                        "client_metadata paths name exactly one property".to_owned(),
+                    ));
+                }
+            }
             _ => {
                 return Err((
                     format!("{key}.from"),
-                    "must start with user_metadata. or app_metadata.".to_owned(),
+                    "must start with user_metadata., app_metadata. or client_metadata.".to_owned(),
                 ));
             }
         }
@@ -1131,6 +1143,10 @@ mod tests {
         assert_eq!(err.key, "claims.user_metadata[0]");
         let err = load("[[claims.rules]]\nfrom = \"profile.x\"\nclaim = \"x\"\n").expect_err("x");
         assert_eq!(err.key, "claims.rules[0].from");
+        let err = load("[[claims.rules]]\nfrom = \"client_metadata.tier.x\"\nclaim = \"x\"\n")
+            .expect_err("client_metadata is flat");
+        assert_eq!(err.key, "claims.rules[0].from");
+        assert!(load("[[claims.rules]]\nfrom = \"client_metadata.tier\"\nclaim = \"x\"\n").is_ok());
         let err = load(
             "[[claims.rules]]\nfrom = \"user_metadata.x\"\nclaim = \"x\"\nto = [\"cookie\"]\n",
         )

@@ -30,6 +30,7 @@ failed_logins_per_user_ip = 3
 namespace = "https://claims.example/"
 user_metadata = ["hobby"]
 app_metadata = ["plan"]
+client_metadata = ["tier"]
 
 [[claims.rules]]
 from = "user_metadata.preferences.color"
@@ -56,6 +57,7 @@ connections = ["db"]
 grant_types = ["authorization_code", "refresh_token", "password",
                "http://auth0.com/oauth/grant-type/password-realm", "client_credentials"]
 management_scopes = ["read:users", "update:users"]
+client_metadata = { tier = "gold" }
 
 [[clients]]
 client_id = "spa"
@@ -216,6 +218,10 @@ async fn password_realm_login_carries_namespaced_metadata_claims() {
     assert_eq!(claims["email_verified"], false);
     assert_eq!(claims["nickname"], "surfer");
     assert_eq!(claims["https://claims.example/hobby"], "surfing");
+    assert_eq!(
+        claims["https://claims.example/tier"], "gold",
+        "from client_metadata"
+    );
     assert!(
         claims.get("https://claims.example/plan").is_none(),
         "absent property, absent claim"
@@ -243,6 +249,7 @@ async fn password_realm_login_carries_namespaced_metadata_claims() {
     assert_eq!(info["sub"], user_id.as_str());
     assert_eq!(info["email"], "surfer@example.com");
     assert_eq!(info["https://claims.example/hobby"], "surfing");
+    assert_eq!(info["https://claims.example/tier"], "gold");
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@
 use std::io;
 
 use serde::Serialize;
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::config::{ClaimTarget, Claims};
@@ -66,7 +68,12 @@ pub fn standard_claims(user: &User, scopes: &[&str]) -> Map<String, Value> {
 /// to fill every property — while a stored JSON `null` exists and is emitted.
 /// Values keep their JSON type. The order is what [`fit_budget`] keeps to, so
 /// earlier configuration entries win the ID token budget.
-pub fn mapped_claims(claims: &Claims, user: &User, target: ClaimTarget) -> Vec<(String, Value)> {
+pub fn mapped_claims(
+    claims: &Claims,
+    user: &User,
+    client_metadata: &BTreeMap<String, String>,
+    target: ClaimTarget,
+) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     if matches!(target, ClaimTarget::IdToken | ClaimTarget::Userinfo) {
         for (list, source) in [
@@ -79,29 +86,42 @@ pub fn mapped_claims(claims: &Claims, user: &User, target: ClaimTarget) -> Vec<(
                 }
             }
         }
+        for property in &claims.client_metadata {
+            if let Some(value) = client_metadata.get(property) {
+                out.push((claims.resolve(property), Value::String(value.clone())));
+            }
+        }
     }
     for rule in claims.rules.iter().filter(|rule| rule.to.contains(&target)) {
-        if let Some(value) = lookup(user, &rule.from) {
-            out.push((claims.resolve(&rule.claim), value.clone()));
+        if let Some(value) = lookup(user, client_metadata, &rule.from) {
+            out.push((claims.resolve(&rule.claim), value));
         }
     }
     out
 }
 
 /// Follows a dotted `user_metadata.a.b` / `app_metadata.a.b` path through
-/// objects only; anything else on the way (or an unknown root) is absent.
-fn lookup<'u>(user: &'u User, path: &str) -> Option<&'u Value> {
+/// objects only, or reads `client_metadata.key` (a flat map of strings);
+/// anything else on the way (or an unknown root) is absent.
+fn lookup(user: &User, client_metadata: &BTreeMap<String, String>, path: &str) -> Option<Value> {
     let mut segments = path.split('.');
     let root = match segments.next()? {
         "user_metadata" => &user.user_metadata,
         "app_metadata" => &user.app_metadata,
+        "client_metadata" => {
+            let key = segments.next()?;
+            return match segments.next() {
+                None => client_metadata.get(key).cloned().map(Value::String),
+                Some(_) => None,
+            };
+        }
         _ => return None,
     };
     let mut value = root.get(segments.next()?)?;
     for segment in segments {
         value = value.as_object()?.get(segment)?;
     }
-    Some(value)
+    Some(value.clone())
 }
 
 /// Mapped claims after fitting them into the ID token budget.
@@ -181,6 +201,40 @@ impl io::Write for ByteCounter {
 
 #[cfg(test)]
 mod tests {
+    fn no_client() -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
+    #[test]
+    fn client_metadata_feeds_shorthand_and_rules() {
+        let mut claims = config(
+            &[],
+            &[],
+            vec![rule(
+                "client_metadata.tier",
+                "tier_rule",
+                &[ClaimTarget::AccessToken],
+            )],
+        );
+        claims.client_metadata = vec!["tier".to_owned(), "absent".to_owned()];
+        let client = BTreeMap::from([("tier".to_owned(), "gold".to_owned())]);
+        let user = plain_user();
+        assert_eq!(
+            mapped_claims(&claims, &user, &client, ClaimTarget::IdToken),
+            vec![(format!("{NS}tier"), json!("gold"))]
+        );
+        assert_eq!(
+            mapped_claims(&claims, &user, &client, ClaimTarget::AccessToken),
+            vec![(format!("{NS}tier_rule"), json!("gold"))]
+        );
+        let deeper = config(
+            &[],
+            &[],
+            vec![rule("client_metadata.tier.x", "t", &[ClaimTarget::IdToken])],
+        );
+        assert!(mapped_claims(&deeper, &user, &client, ClaimTarget::IdToken).is_empty());
+    }
+
     use super::*;
     use crate::config::ClaimRule;
     use serde_json::json;
@@ -322,14 +376,14 @@ mod tests {
             (format!("{NS}plan"), json!("pro")),
         ];
         assert_eq!(
-            mapped_claims(&claims, &user, ClaimTarget::IdToken),
+            mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken),
             expected
         );
         assert_eq!(
-            mapped_claims(&claims, &user, ClaimTarget::Userinfo),
+            mapped_claims(&claims, &user, &no_client(), ClaimTarget::Userinfo),
             expected
         );
-        assert!(mapped_claims(&claims, &user, ClaimTarget::AccessToken).is_empty());
+        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::AccessToken).is_empty());
     }
 
     #[test]
@@ -345,11 +399,11 @@ mod tests {
         );
         let user = user(json!({}), json!({"plan": "pro"}));
         assert_eq!(
-            mapped_claims(&claims, &user, ClaimTarget::AccessToken),
+            mapped_claims(&claims, &user, &no_client(), ClaimTarget::AccessToken),
             vec![(format!("{NS}plan"), json!("pro"))]
         );
-        assert!(mapped_claims(&claims, &user, ClaimTarget::IdToken).is_empty());
-        assert!(mapped_claims(&claims, &user, ClaimTarget::Userinfo).is_empty());
+        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken).is_empty());
+        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::Userinfo).is_empty());
     }
 
     #[test]
@@ -365,7 +419,7 @@ mod tests {
         );
         let user = user(json!({"preferences": {"color": "teal"}}), json!({}));
         assert_eq!(
-            mapped_claims(&claims, &user, ClaimTarget::IdToken),
+            mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken),
             vec![(format!("{NS}color"), json!("teal"))]
         );
     }
@@ -389,7 +443,7 @@ mod tests {
             ],
         );
         let user = user(json!({"preferences": {"size": "L"}}), json!({}));
-        assert!(mapped_claims(&claims, &user, ClaimTarget::IdToken).is_empty());
+        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken).is_empty());
     }
 
     #[test]
@@ -407,7 +461,7 @@ mod tests {
             json!({"hobby": "chess", "list": ["x"], "nothing": null}),
             json!({}),
         );
-        assert!(mapped_claims(&claims, &user, ClaimTarget::IdToken).is_empty());
+        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken).is_empty());
     }
 
     #[test]
@@ -424,7 +478,7 @@ mod tests {
             json!({}),
         );
         assert_eq!(
-            mapped_claims(&claims, &user, ClaimTarget::Userinfo),
+            mapped_claims(&claims, &user, &no_client(), ClaimTarget::Userinfo),
             vec![
                 (format!("{NS}obj"), json!({"a": 1, "b": [true]})),
                 (format!("{NS}arr"), json!([1, "two", null])),
@@ -449,7 +503,7 @@ mod tests {
         let user = user(json!({}), json!({"roles": ["admin"]}));
         for target in [ClaimTarget::IdToken, ClaimTarget::AccessToken] {
             assert_eq!(
-                mapped_claims(&claims, &user, target),
+                mapped_claims(&claims, &user, &no_client(), target),
                 vec![("https://other.example/roles".to_owned(), json!(["admin"]))]
             );
         }
@@ -469,7 +523,7 @@ mod tests {
             json!({"a": 1, "y": 2, "z": 3}),
             json!({"b": 4, "c": 5, "m": 6}),
         );
-        let mapped = mapped_claims(&claims, &user, ClaimTarget::IdToken);
+        let mapped = mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken);
         let expected: Vec<String> = ["z", "a", "m", "b", "y", "c"]
             .iter()
             .map(|n| format!("{NS}{n}"))
@@ -574,7 +628,7 @@ mod tests {
     fn mapped_claims_feed_the_budget_in_order() {
         let claims = config(&["first", "second"], &[], Vec::new());
         let user = user(json!({"first": "x".repeat(30), "second": 1}), json!({}));
-        let mapped = mapped_claims(&claims, &user, ClaimTarget::IdToken);
+        let mapped = mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken);
         let second = format!("{NS}second");
         let budget = size(&second, &json!(1));
         let budgeted = fit_budget(mapped, budget);

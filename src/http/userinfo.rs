@@ -142,7 +142,12 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Unauthorized
     let mut body = Map::new();
     body.insert("sub".into(), json!(user.user_id));
     body.extend(standard_claims(&user, &scopes));
-    for (name, value) in mapped_claims(config.claims_for(client), &user, ClaimTarget::Userinfo) {
+    for (name, value) in mapped_claims(
+        config.claims_for(client),
+        &user,
+        &client.client_metadata,
+        ClaimTarget::Userinfo,
+    ) {
         body.entry(name).or_insert(value);
     }
     Ok(Value::Object(body))

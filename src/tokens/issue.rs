@@ -50,7 +50,12 @@ pub fn id_token(
     let claims_config = config.claims_for(request.client);
     let mut claims = standard_claims(request.user, request.scopes);
     let budgeted = fit_budget(
-        mapped_claims(claims_config, request.user, ClaimTarget::IdToken),
+        mapped_claims(
+            claims_config,
+            request.user,
+            &request.client.client_metadata,
+            ClaimTarget::IdToken,
+        ),
         claims_config.max_id_token_bytes,
     );
     // Mapped claims never override protocol or standard claims: config
@@ -127,6 +132,7 @@ pub fn access_token(
         for (name, value) in mapped_claims(
             config.claims_for(request.client),
             user,
+            &request.client.client_metadata,
             ClaimTarget::AccessToken,
         ) {
             claims.insert(name, value);
