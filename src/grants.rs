@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
-use crate::config::Client;
+use crate::config::{Client, Config};
 use crate::domain::grants::{AuthorizationCode, Grant, RefreshToken};
 use crate::domain::user::User;
 use crate::http::oauth::pkce_matches;
@@ -163,13 +163,31 @@ fn encode(value: &impl Serialize) -> Result<serde_json::Value, GrantError> {
     })
 }
 
+/// Management API scopes a user may hold for themselves (Auth0's
+/// "current user" scopes), granted only with the Management audience.
+pub const CURRENT_USER_SCOPES: &[&str] = &[
+    "read:current_user",
+    "create:current_user_metadata",
+    "update:current_user_metadata",
+    "delete:current_user_metadata",
+];
+
 /// Scopes granted for a user authorization: the requested ones that exist
 /// (unknown scopes are dropped, as Auth0 does), `offline_access` only for
-/// clients allowed to refresh; the default set when none was requested.
-pub fn grant_scopes(client: &Client, requested: Option<&str>) -> Vec<String> {
+/// clients allowed to refresh, the current-user Management scopes only
+/// when the audience is the Management API; the default set when none was
+/// requested.
+pub fn grant_scopes(
+    config: &Config,
+    client: &Client,
+    requested: Option<&str>,
+    audience: Option<&str>,
+) -> Vec<String> {
+    let management = audience == Some(config.management_audience().as_str());
     let mut granted: Vec<String> = Vec::new();
     for scope in requested.unwrap_or(DEFAULT_USER_SCOPE).split_whitespace() {
-        let known = USER_SCOPES.contains(&scope);
+        let known = USER_SCOPES.contains(&scope)
+            || (management && CURRENT_USER_SCOPES.contains(&scope));
         let refresh_ok = scope != "offline_access" || client.allows_grant("refresh_token");
         if known && refresh_ok && !granted.iter().any(|g| g == scope) {
             granted.push(scope.to_owned());
@@ -197,7 +215,7 @@ pub async fn issue_for_user(
     request: UserGrant<'_>,
 ) -> Result<TokenSet, GrantError> {
     check_user_audience(state, request.audience)?;
-    let scopes = grant_scopes(client, request.scope);
+    let scopes = grant_scopes(&state.config, client, request.scope, request.audience);
     let now = unix_now();
     let ttl = &state.config.tokens;
     let grant_id = match request.grant_id {

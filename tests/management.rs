@@ -25,7 +25,8 @@ client_id = "admin"
 client_secret = "admin-secret"
 connections = ["db"]
 grant_types = ["password", "client_credentials"]
-management_scopes = ["read:users", "update:users"]
+management_scopes = ["read:users", "update:users", "delete:users", "read:clients"]
+client_metadata = { tier = "gold" }
 "#;
 
 async fn start() -> (tempfile::TempDir, TestServer) {
@@ -166,4 +167,211 @@ async fn management_errors_have_the_boom_shape() {
     let (status, body) = unblock(&server, "3241312", Some(&token)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["errorCode"], "invalid_uri");
+}
+
+async fn get(server: &TestServer, path: &str, token: &str) -> (StatusCode, Value) {
+    let response = client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+/// A user's own Management API token (password grant, audience api/v2/).
+async fn user_token(server: &TestServer, email: &str, scope: &str) -> String {
+    let response = client()
+        .post(server.url("/oauth/token"))
+        .json(
+            &json!({"grant_type": "password", "client_id": "admin", "client_secret": "admin-secret",
+                      "username": email, "password": PASSWORD, "scope": scope,
+                      "audience": format!("{}api/v2/", server.issuer)}),
+        )
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    body["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn users_read_in_auth0_shape_with_projection() {
+    let (_dir, server) = start().await;
+    let id = signup(&server, "Read.Me@Example.com").await;
+    let token = machine_token(&server, "read:users").await;
+    let (status, user) = get(
+        &server,
+        &format!("/api/v2/users/{}", id.replace('|', "%7C")),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["user_id"], id.as_str());
+    assert_eq!(user["email"], "read.me@example.com");
+    assert_eq!(user["email_verified"], false);
+    assert_eq!(user["name"], "read.me@example.com");
+    assert_eq!(user["nickname"], "read.me");
+    assert_eq!(
+        user["identities"],
+        json!([{"connection": "db", "user_id": id.trim_start_matches("auth0|"), "provider": "auth0", "isSocial": false}])
+    );
+    assert_eq!(user["created_at"], user["updated_at"]);
+    let text = user.to_string();
+    assert!(
+        !text.contains("argon2") && !text.contains("password"),
+        "no hash in {text}"
+    );
+    assert!(user.get("blocked").is_none() && user.get("logins_count").is_none());
+
+    let (_, only) = get(
+        &server,
+        &format!("/api/v2/users/{id}?fields=email,user_id&include_fields=true"),
+        &token,
+    )
+    .await;
+    assert_eq!(only, json!({"email": "read.me@example.com", "user_id": id}));
+    let (_, without) = get(
+        &server,
+        &format!("/api/v2/users/{id}?fields=identities,email&include_fields=false"),
+        &token,
+    )
+    .await;
+    assert!(without.get("identities").is_none() && without.get("email").is_none());
+    assert_eq!(without["user_id"], id.as_str());
+    let (status, error) = get(
+        &server,
+        &format!("/api/v2/users/{id}?include_fields=yes"),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["errorCode"], "invalid_query_string");
+
+    // After a login the statistics appear.
+    assert_eq!(
+        login(&server, "read.me@example.com", PASSWORD).await,
+        StatusCode::OK
+    );
+    let (_, user) = get(&server, &format!("/api/v2/users/{id}"), &token).await;
+    assert_eq!(user["logins_count"], 1);
+    assert!(user["last_login"].is_string() && user["last_ip"] == "127.0.0.1");
+}
+
+#[tokio::test]
+async fn users_by_email_is_exact_case_insensitive_and_an_array() {
+    let (_dir, server) = start().await;
+    let id = signup(&server, "findme@example.com").await;
+    let token = machine_token(&server, "read:users").await;
+    let (status, found) = get(
+        &server,
+        "/api/v2/users-by-email?email=FindMe%40Example.com",
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found.as_array().map(Vec::len), Some(1));
+    assert_eq!(found[0]["user_id"], id.as_str());
+    let (_, none) = get(
+        &server,
+        "/api/v2/users-by-email?email=findme%40example.co",
+        &token,
+    )
+    .await;
+    assert_eq!(none, json!([]), "exact, not a prefix");
+    let (status, error) = get(&server, "/api/v2/users-by-email", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error["errorCode"], "invalid_query_string");
+    let update_only = machine_token(&server, "update:users").await;
+    let (status, _) = get(
+        &server,
+        "/api/v2/users-by-email?email=findme%40example.com",
+        &update_only,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deleting_a_user_is_idempotent_and_frees_the_email() {
+    let (_dir, server) = start().await;
+    let id = signup(&server, "gone@example.com").await;
+    let token = machine_token(&server, "read:users delete:users").await;
+    for _ in 0..2 {
+        let response = client()
+            .delete(server.url(&format!("/api/v2/users/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    let (status, error) = get(&server, &format!("/api/v2/users/{id}"), &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error["errorCode"], "inexistent_user");
+    signup(&server, "gone@example.com").await;
+    let read_only = machine_token(&server, "read:users").await;
+    let response = client()
+        .delete(server.url(&format!("/api/v2/users/{id}")))
+        .bearer_auth(&read_only)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn users_read_themselves_and_nobody_else() {
+    let (_dir, server) = start().await;
+    let me = signup(&server, "me@example.com").await;
+    let other = signup(&server, "other@example.com").await;
+    let token = user_token(&server, "me@example.com", "openid read:current_user").await;
+    let (status, body) = get(&server, &format!("/api/v2/users/{me}"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["email"], "me@example.com");
+    let (status, error) = get(&server, &format!("/api/v2/users/{other}"), &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        error,
+        json!({"statusCode": 403, "error": "Forbidden", "message": "User to be acted on does not match subject in bearer token.",
+               "errorCode": "insufficient_scope"})
+    );
+    // Admin scopes are never granted to users, whatever they ask for.
+    let greedy = user_token(
+        &server,
+        "me@example.com",
+        "openid read:users read:current_user",
+    )
+    .await;
+    let (status, _) = get(&server, &format!("/api/v2/users/{other}"), &greedy).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = get(
+        &server,
+        "/api/v2/users-by-email?email=other%40example.com",
+        &greedy,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn clients_are_readable_with_their_metadata_but_never_their_secret() {
+    let (_dir, server) = start().await;
+    let token = machine_token(&server, "read:clients").await;
+    let (status, body) = get(&server, "/api/v2/clients/admin", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["client_metadata"], json!({"tier": "gold"}));
+    assert_eq!(body["token_endpoint_auth_method"], "client_secret_post");
+    assert!(!body.to_string().contains("admin-secret"));
+    let (status, error) = get(&server, "/api/v2/clients/nope", &token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error["statusCode"], 404);
+    let users_only = machine_token(&server, "read:users").await;
+    let (status, _) = get(&server, "/api/v2/clients/admin", &users_only).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

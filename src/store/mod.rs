@@ -56,6 +56,10 @@ pub trait UserStore: Send + Sync {
     /// when email or username change, in one atomic step.
     async fn update_user(&self, user: &User) -> Result<(), StoreError>;
 
+    /// Deletes a user and its index entries in one atomic step; `false`
+    /// when there was no such user.
+    async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;
+
     /// Reads a user by full id (`auth0|…`).
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
 

@@ -214,6 +214,36 @@ impl UserStore for SledStore {
         }
     }
 
+    async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        let id = user_id.as_bytes();
+        let outcome = (&self.users, &self.by_email, &self.by_username).transaction(
+            |(users, emails, usernames)| {
+                let Some(old_bytes) = users.remove(id)? else {
+                    return Ok(false);
+                };
+                let Ok(old) = serde_json::from_slice::<User>(&old_bytes) else {
+                    return Err(ConflictableTransactionError::Abort(Conflict::Corrupt));
+                };
+                emails.remove(index_key(&old.connection, &old.email))?;
+                if let Some(username) = &old.username {
+                    usernames.remove(index_key(&old.connection, username))?;
+                }
+                Ok(true)
+            },
+        );
+        match outcome {
+            Ok(deleted) => {
+                self.commits.wait_durable().await?;
+                Ok(deleted)
+            }
+            Err(TransactionError::Abort(_)) => Err(StoreError::Corrupt {
+                key: user_id.to_owned(),
+                detail: "stored record is not a user".to_owned(),
+            }),
+            Err(TransactionError::Storage(err)) => Err(backend(err)),
+        }
+    }
+
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         self.read_user(user_id.as_bytes())
     }
@@ -446,6 +476,35 @@ mod tests {
             store.update_user(&ghost).await,
             Err(StoreError::NotFound)
         ));
+    }
+
+    #[tokio::test]
+    async fn delete_removes_the_user_and_frees_its_email_and_username() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let ann = user("ann@x.test", Some("ann"));
+        store.create_user(&ann).await.expect("create");
+        assert!(store.delete_user(&ann.user_id).await.expect("delete"));
+        assert!(!store.delete_user(&ann.user_id).await.expect("delete again"));
+        assert!(store.get_user(&ann.user_id).await.expect("get").is_none());
+        assert!(
+            store
+                .find_by_email("db", "ann@x.test")
+                .await
+                .expect("find")
+                .is_none()
+        );
+        assert!(
+            store
+                .find_by_username("db", "ann")
+                .await
+                .expect("find")
+                .is_none()
+        );
+        store
+            .create_user(&user("ann@x.test", Some("ann")))
+            .await
+            .expect("email and username are free again");
     }
 
     #[tokio::test]

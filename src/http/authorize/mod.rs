@@ -214,7 +214,13 @@ async fn issue_code(
         client_id: client.client_id.clone(),
         redirect_uri: tx.redirect_uri.clone(),
         user_id: user_id.to_owned(),
-        scope: grants::grant_scopes(client, Some(&tx.scope)).join(" "),
+        scope: grants::grant_scopes(
+            &state.config,
+            client,
+            Some(&tx.scope),
+            tx.audience.as_deref(),
+        )
+        .join(" "),
         audience: tx.audience.clone(),
         nonce: tx.nonce.clone(),
         code_challenge: tx.code_challenge.clone(),

@@ -5,7 +5,9 @@
 //! `{"statusCode", "error", "message", "errorCode"}` (`error` is the HTTP
 //! reason phrase), what node-auth0 and auth0-python parse.
 
+pub mod clients;
 pub mod user_blocks;
+pub mod users;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -23,7 +25,10 @@ const LEEWAY_SECS: u64 = 60;
 
 /// The Management API routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(user_blocks::routes())
+    Router::new()
+        .merge(user_blocks::routes())
+        .merge(users::routes())
+        .merge(clients::routes())
 }
 
 /// A Management API error.
@@ -131,6 +136,38 @@ impl ManagementToken {
                 Some("insufficient_scope"),
             ))
         }
+    }
+}
+
+impl ManagementToken {
+    /// Passes with any of `admin` scopes, or with any of `own` scopes when
+    /// the token's subject is `user_id` (a user acting on themselves).
+    pub fn require_self_or_any(
+        &self,
+        user_id: &str,
+        own: &[&str],
+        admin: &[&str],
+    ) -> Result<(), ManagementError> {
+        let has = |list: &[&str]| {
+            list.iter()
+                .any(|scope| self.scopes.iter().any(|s| s == scope))
+        };
+        if has(admin) {
+            return Ok(());
+        }
+        if has(own) {
+            if self.subject == user_id {
+                return Ok(());
+            }
+            return Err(ManagementError::new(
+                StatusCode::FORBIDDEN,
+                "User to be acted on does not match subject in bearer token.",
+                Some("insufficient_scope"),
+            ));
+        }
+        let mut accepted: Vec<&str> = admin.to_vec();
+        accepted.extend_from_slice(own);
+        self.require_any(&accepted)
     }
 }
 
