@@ -186,8 +186,8 @@ pub fn grant_scopes(
     let management = audience == Some(config.management_audience().as_str());
     let mut granted: Vec<String> = Vec::new();
     for scope in requested.unwrap_or(DEFAULT_USER_SCOPE).split_whitespace() {
-        let known = USER_SCOPES.contains(&scope)
-            || (management && CURRENT_USER_SCOPES.contains(&scope));
+        let known =
+            USER_SCOPES.contains(&scope) || (management && CURRENT_USER_SCOPES.contains(&scope));
         let refresh_ok = scope != "offline_access" || client.allows_grant("refresh_token");
         if known && refresh_ok && !granted.iter().any(|g| g == scope) {
             granted.push(scope.to_owned());

@@ -17,6 +17,7 @@
 //! - [`hashing`]: Argon2id on a bounded blocking pool.
 //! - [`tokens`]: signing keys, JWKS, JWT minting and verification.
 //! - [`rate_limit`]: per-IP throttles.
+//! - [`user_search`]: running a user search: index lookups or a bounded scan, one page.
 //! - [`cli`]: the command line (`serve`, `keys generate`, `keys list`).
 //!
 //! Data flows one way: handler → domain → store; tokens are minted from what
@@ -34,3 +35,4 @@ pub mod login;
 pub mod rate_limit;
 pub mod store;
 pub mod tokens;
+pub mod user_search;

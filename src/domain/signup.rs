@@ -14,8 +14,8 @@ use crate::domain::user::User;
 /// Longest accepted email (RFC 5321 path limit).
 const MAX_EMAIL_LEN: usize = 254;
 /// Profile name limits of Auth0's Management API schema, applied at signup too.
-const MAX_GIVEN_FAMILY_LEN: usize = 150;
-const MAX_NAME_LEN: usize = 300;
+pub(crate) const MAX_GIVEN_FAMILY_LEN: usize = 150;
+pub(crate) const MAX_NAME_LEN: usize = 300;
 /// Auth0's default username length range.
 const USERNAME_LEN: std::ops::RangeInclusive<usize> = 1..=15;
 /// Characters Auth0 allows in usernames besides ASCII letters and digits.
@@ -313,7 +313,7 @@ pub fn normalize_email(raw: &str) -> Result<String, SignupError> {
     Ok(trimmed.to_lowercase())
 }
 
-fn check_username(
+pub(crate) fn check_username(
     connection: &Connection,
     username: Option<String>,
 ) -> Result<Option<String>, SignupError> {
@@ -361,7 +361,7 @@ fn bounded(
     }
 }
 
-fn check_picture(picture: String) -> Result<String, SignupError> {
+pub(crate) fn check_picture(picture: String) -> Result<String, SignupError> {
     match Url::parse(&picture) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(picture),
         _ => Err(SignupError::Invalid {

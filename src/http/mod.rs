@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signup::routes(&state.config))
         .merge(oauth::routes(&state.config))
         .merge(userinfo::routes(&state.config))
-        .merge(management::routes())
+        .merge(management::routes(&state.config))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(

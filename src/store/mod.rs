@@ -56,6 +56,11 @@ pub trait UserStore: Send + Sync {
     /// when email or username change, in one atomic step.
     async fn update_user(&self, user: &User) -> Result<(), StoreError>;
 
+    /// Like [`UserStore::update_user`], but only if the stored user still
+    /// equals `expected` (optimistic concurrency: read, change, replace;
+    /// on `false` re-read and try again, so no concurrent write is lost).
+    async fn replace_user(&self, expected: &User, new: &User) -> Result<bool, StoreError>;
+
     /// Deletes a user and its index entries in one atomic step; `false`
     /// when there was no such user.
     async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError>;
@@ -76,6 +81,10 @@ pub trait UserStore: Send + Sync {
         connection: &str,
         username: &str,
     ) -> Result<Option<User>, StoreError>;
+
+    /// Every user, in user-id order, for scans (search without an index,
+    /// export). Blocking: call it from `spawn_blocking`.
+    fn scan_users(&self) -> Box<dyn Iterator<Item = Result<User, StoreError>> + Send + '_>;
 
     /// How many users exist (for the start-up log and metrics).
     async fn user_count(&self) -> Result<u64, StoreError>;

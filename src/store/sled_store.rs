@@ -33,7 +33,6 @@ enum Conflict {
     Id,
     Email,
     Username,
-    Missing,
     Corrupt,
 }
 
@@ -75,6 +74,68 @@ impl SledStore {
         }
     }
 
+    /// Replaces a user (moving its index entries), optionally only if the
+    /// stored record still equals `expected`. `Ok(false)`: no such user, or
+    /// it changed meanwhile. Not yet durable: the caller waits on the flusher.
+    fn write_user(&self, user: &User, expected: Option<&User>) -> Result<bool, StoreError> {
+        let record = serde_json::to_vec(user).map_err(|err| StoreError::Corrupt {
+            key: user.user_id.clone(),
+            detail: err.to_string(),
+        })?;
+        let id = user.user_id.as_bytes();
+        let new_email = index_key(&user.connection, &user.email);
+        let new_username = user
+            .username
+            .as_deref()
+            .map(|username| index_key(&user.connection, username));
+
+        let outcome = (&self.users, &self.by_email, &self.by_username).transaction(
+            |(users, emails, usernames)| {
+                let Some(old_bytes) = users.get(id)? else {
+                    return Ok(false);
+                };
+                let Ok(old) = serde_json::from_slice::<User>(&old_bytes) else {
+                    return Err(ConflictableTransactionError::Abort(Conflict::Corrupt));
+                };
+                if expected.is_some_and(|expected| *expected != old) {
+                    return Ok(false);
+                }
+                let old_email = index_key(&old.connection, &old.email);
+                if old_email != new_email {
+                    if emails.get(&new_email)?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(Conflict::Email));
+                    }
+                    emails.remove(old_email.as_slice())?;
+                    emails.insert(new_email.as_slice(), id)?;
+                }
+                let old_username = old
+                    .username
+                    .as_deref()
+                    .map(|username| index_key(&old.connection, username));
+                if old_username != new_username {
+                    if let Some(key) = &new_username
+                        && usernames.get(key)?.is_some()
+                    {
+                        return Err(ConflictableTransactionError::Abort(Conflict::Username));
+                    }
+                    if let Some(key) = &old_username {
+                        usernames.remove(key.as_slice())?;
+                    }
+                    if let Some(key) = &new_username {
+                        usernames.insert(key.as_slice(), id)?;
+                    }
+                }
+                users.insert(id, record.as_slice())?;
+                Ok(true)
+            },
+        );
+        match outcome {
+            Ok(written) => Ok(written),
+            Err(TransactionError::Abort(conflict)) => Err(conflict_error(conflict, user)),
+            Err(TransactionError::Storage(err)) => Err(backend(err)),
+        }
+    }
+
     fn find_via(&self, index: &sled::Tree, key: &[u8]) -> Result<Option<User>, StoreError> {
         match index.get(key).map_err(backend)? {
             None => Ok(None),
@@ -99,7 +160,6 @@ fn conflict_error(conflict: Conflict, user: &User) -> StoreError {
         Conflict::Id => StoreError::DuplicateId,
         Conflict::Email => StoreError::DuplicateEmail,
         Conflict::Username => StoreError::DuplicateUsername,
-        Conflict::Missing => StoreError::NotFound,
         Conflict::Corrupt => StoreError::Corrupt {
             key: user.user_id.clone(),
             detail: "stored record is not a user".to_owned(),
@@ -159,59 +219,23 @@ impl UserStore for SledStore {
     }
 
     async fn update_user(&self, user: &User) -> Result<(), StoreError> {
-        let record = serde_json::to_vec(user).map_err(|err| StoreError::Corrupt {
-            key: user.user_id.clone(),
-            detail: err.to_string(),
-        })?;
-        let id = user.user_id.as_bytes();
-        let new_email = index_key(&user.connection, &user.email);
-        let new_username = user
-            .username
-            .as_deref()
-            .map(|username| index_key(&user.connection, username));
-
-        let outcome = (&self.users, &self.by_email, &self.by_username).transaction(
-            |(users, emails, usernames)| {
-                let Some(old_bytes) = users.get(id)? else {
-                    return Err(ConflictableTransactionError::Abort(Conflict::Missing));
-                };
-                let Ok(old) = serde_json::from_slice::<User>(&old_bytes) else {
-                    return Err(ConflictableTransactionError::Abort(Conflict::Corrupt));
-                };
-                let old_email = index_key(&old.connection, &old.email);
-                if old_email != new_email {
-                    if emails.get(&new_email)?.is_some() {
-                        return Err(ConflictableTransactionError::Abort(Conflict::Email));
-                    }
-                    emails.remove(old_email.as_slice())?;
-                    emails.insert(new_email.as_slice(), id)?;
-                }
-                let old_username = old
-                    .username
-                    .as_deref()
-                    .map(|username| index_key(&old.connection, username));
-                if old_username != new_username {
-                    if let Some(key) = &new_username
-                        && usernames.get(key)?.is_some()
-                    {
-                        return Err(ConflictableTransactionError::Abort(Conflict::Username));
-                    }
-                    if let Some(key) = &old_username {
-                        usernames.remove(key.as_slice())?;
-                    }
-                    if let Some(key) = &new_username {
-                        usernames.insert(key.as_slice(), id)?;
-                    }
-                }
-                users.insert(id, record.as_slice())?;
-                Ok(())
-            },
-        );
-        match outcome {
-            Ok(()) => self.commits.wait_durable().await,
-            Err(TransactionError::Abort(conflict)) => Err(conflict_error(conflict, user)),
-            Err(TransactionError::Storage(err)) => Err(backend(err)),
+        match self.write_user(user, None)? {
+            true => self.commits.wait_durable().await,
+            false => Err(StoreError::NotFound),
         }
+    }
+
+    async fn replace_user(&self, expected: &User, new: &User) -> Result<bool, StoreError> {
+        if expected.user_id != new.user_id {
+            return Err(StoreError::Backend(
+                "replace_user cannot change a user id".to_owned(),
+            ));
+        }
+        let swapped = self.write_user(new, Some(expected))?;
+        if swapped {
+            self.commits.wait_durable().await?;
+        }
+        Ok(swapped)
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
@@ -262,6 +286,13 @@ impl UserStore for SledStore {
         username: &str,
     ) -> Result<Option<User>, StoreError> {
         self.find_via(&self.by_username, &index_key(connection, username))
+    }
+
+    fn scan_users(&self) -> Box<dyn Iterator<Item = Result<User, StoreError>> + Send + '_> {
+        Box::new(self.users.iter().map(|entry| {
+            let (key, bytes) = entry.map_err(backend)?;
+            decode(&key, &bytes)
+        }))
     }
 
     async fn user_count(&self) -> Result<u64, StoreError> {
@@ -476,6 +507,42 @@ mod tests {
             store.update_user(&ghost).await,
             Err(StoreError::NotFound)
         ));
+    }
+
+    #[tokio::test]
+    async fn replace_only_swaps_the_expected_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let original = user("cas@x.test", None);
+        store.create_user(&original).await.expect("create");
+        let mut first = original.clone();
+        first.logins_count = 1;
+        let mut second = original.clone();
+        second.nickname = "changed".to_owned();
+        assert!(
+            store
+                .replace_user(&original, &first)
+                .await
+                .expect("first wins")
+        );
+        assert!(
+            !store
+                .replace_user(&original, &second)
+                .await
+                .expect("stale loses")
+        );
+        assert_eq!(
+            store.get_user(&original.user_id).await.expect("get"),
+            Some(first.clone())
+        );
+        assert!(
+            store
+                .replace_user(&first, &second)
+                .await
+                .expect("re-read then swap")
+        );
+        let ghost = user("ghost@x.test", None);
+        assert!(!store.replace_user(&ghost, &ghost).await.expect("absent"));
     }
 
     #[tokio::test]

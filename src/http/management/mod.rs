@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::config::Config;
 use crate::grants;
 use crate::tokens::jwt;
 
@@ -24,10 +25,10 @@ use crate::tokens::jwt;
 const LEEWAY_SECS: u64 = 60;
 
 /// The Management API routes.
-pub fn routes() -> Router<AppState> {
+pub fn routes(config: &Config) -> Router<AppState> {
     Router::new()
         .merge(user_blocks::routes())
-        .merge(users::routes())
+        .merge(users::routes(config))
         .merge(clients::routes())
 }
 

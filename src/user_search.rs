@@ -1,0 +1,138 @@
+//! Running a user search: narrowing by index where the query allows it,
+//! otherwise scanning, and cutting out one page.
+//!
+//! Auth0 lets a query reach at most the first 1,000 results, so whatever
+//! matches, at most 1,000 users are kept in memory (a bounded, sorted
+//! window); the total is counted on the way. Scans run on the blocking
+//! pool, never on the async workers.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use crate::domain::search::{self, IndexHint, Query, Sort};
+use crate::domain::user::User;
+use crate::store::{StoreError, UserStore};
+
+/// Most results any query may page through (Auth0's limit).
+pub const MAX_REACHABLE: usize = 1000;
+
+/// One page of results.
+#[derive(Debug)]
+pub struct SearchPage {
+    /// The users of the page, in order.
+    pub users: Vec<User>,
+    /// How many users matched in all.
+    pub total: usize,
+}
+
+/// What to fetch.
+pub struct SearchRequest {
+    /// Parsed `q`, or `None` for "everyone".
+    pub query: Option<Query>,
+    /// Requested order; default is user id (deterministic).
+    pub sort: Option<Sort>,
+    /// Zero-based page.
+    pub page: usize,
+    /// Page size (≤ 100).
+    pub per_page: usize,
+    /// Connections to look in for index lookups by email.
+    pub connections: Vec<String>,
+}
+
+/// Runs a search. `page * per_page + per_page` must not exceed
+/// [`MAX_REACHABLE`]; the caller checks it and answers Auth0's error.
+pub async fn run(
+    store: Arc<dyn UserStore>,
+    request: SearchRequest,
+) -> Result<SearchPage, StoreError> {
+    if let Some(users) = indexed_candidates(store.as_ref(), &request).await? {
+        return Ok(select(users.into_iter().map(Ok), &request));
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut error = None;
+        let users = store.scan_users().map_while(|entry| match entry {
+            Ok(user) => Some(Ok(user)),
+            Err(err) => {
+                error = Some(err);
+                None
+            }
+        });
+        let page = select(users, &request);
+        match error {
+            Some(err) => Err(err),
+            None => Ok(page),
+        }
+    })
+    .await
+    .map_err(|err| StoreError::Backend(format!("search task failed: {err}")))?
+}
+
+/// When the query pins `email` or `user_id` exactly, the candidates come
+/// from the indexes: no scan at all.
+async fn indexed_candidates(
+    store: &dyn UserStore,
+    request: &SearchRequest,
+) -> Result<Option<Vec<User>>, StoreError> {
+    let Some(IndexHint::Exact { field, value }) =
+        request.query.as_ref().and_then(search::index_hint)
+    else {
+        return Ok(None);
+    };
+    match field.as_str() {
+        "email" => {
+            let mut users = Vec::new();
+            for connection in &request.connections {
+                if let Some(user) = store.find_by_email(connection, &value).await? {
+                    users.push(user);
+                }
+            }
+            Ok(Some(users))
+        }
+        "user_id" => Ok(Some(store.get_user(&value).await?.into_iter().collect())),
+        _ => Ok(None),
+    }
+}
+
+/// Filters, counts and keeps the sorted window that holds the page.
+fn select(
+    users: impl Iterator<Item = Result<User, StoreError>>,
+    request: &SearchRequest,
+) -> SearchPage {
+    let window = (request.page + 1) * request.per_page;
+    let order = |a: &User, b: &User| -> Ordering {
+        match &request.sort {
+            Some(sort) => search::compare(sort, a, b),
+            None => a.user_id.cmp(&b.user_id),
+        }
+    };
+    let mut kept: Vec<User> = Vec::new();
+    let mut total = 0;
+    for user in users.flatten() {
+        if let Some(query) = &request.query
+            && !search::matches(query, &user)
+        {
+            continue;
+        }
+        total += 1;
+        if window == 0 {
+            continue;
+        }
+        // Keep the window sorted; past its size, a user only enters if it
+        // sorts before the current last one.
+        if kept.len() == window {
+            match kept.last() {
+                Some(last) if order(&user, last) == Ordering::Less => {
+                    kept.pop();
+                }
+                _ => continue,
+            }
+        }
+        let at = kept.partition_point(|other| order(other, &user) != Ordering::Greater);
+        kept.insert(at, user);
+    }
+    let start = (request.page * request.per_page).min(kept.len());
+    SearchPage {
+        users: kept.split_off(start),
+        total,
+    }
+}
