@@ -1,17 +1,24 @@
 //! Running a user search: narrowing by index where the query allows it,
 //! otherwise scanning, and cutting out one page.
 //!
+//! - An exact `email` or `user_id` term is answered by the unique indexes.
+//! - A term on an indexed field (`name:jo*`, `nickname:"x"`, …; see
+//!   [`IndexedField`]) reads only the users the field index lists. With no
+//!   `sort`, results come in index order (the folded value, then user id),
+//!   so the first page stops reading as soon as it is full; when the term is
+//!   the whole query, the total is counted from index keys alone.
+//! - Anything else scans every user.
+//!
 //! Auth0 lets a query reach at most the first 1,000 results, so whatever
 //! matches, at most 1,000 users are kept in memory (a bounded, sorted
-//! window); the total is counted on the way. Scans run on the blocking
-//! pool, never on the async workers.
+//! window). Index reads and scans run on the blocking pool.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::domain::search::{self, IndexHint, Query, Sort};
+use crate::domain::search::{self, IndexHint, Query, Sort, fold_case};
 use crate::domain::user::User;
-use crate::store::{StoreError, UserStore};
+use crate::store::{IndexedField, StoreError, UserStore};
 
 /// Most results any query may page through (Auth0's limit).
 pub const MAX_REACHABLE: usize = 1000;
@@ -37,6 +44,9 @@ pub struct SearchRequest {
     pub per_page: usize,
     /// Connections to look in for index lookups by email.
     pub connections: Vec<String>,
+    /// Whether the caller needs `total` (`include_totals`); without it a
+    /// search may stop as soon as the page is full.
+    pub need_total: bool,
 }
 
 /// Runs a search. `page * per_page + per_page` must not exceed
@@ -47,6 +57,13 @@ pub async fn run(
 ) -> Result<SearchPage, StoreError> {
     if let Some(users) = indexed_candidates(store.as_ref(), &request).await? {
         return Ok(select(users.into_iter().map(Ok), &request));
+    }
+    if let Some((field, folded, exact)) = field_hint(&request) {
+        return tokio::task::spawn_blocking(move || {
+            by_field(store.as_ref(), &request, field, &folded, exact)
+        })
+        .await
+        .map_err(|err| StoreError::Backend(format!("search task failed: {err}")))?;
     }
     tokio::task::spawn_blocking(move || {
         let mut error = None;
@@ -91,6 +108,76 @@ async fn indexed_candidates(
         "user_id" => Ok(Some(store.get_user(&value).await?.into_iter().collect())),
         _ => Ok(None),
     }
+}
+
+/// The indexed field, case-folded value and exactness of the query's hint.
+fn field_hint(request: &SearchRequest) -> Option<(IndexedField, String, bool)> {
+    let (field, value, exact) = match search::index_hint(request.query.as_ref()?)? {
+        IndexHint::Exact { field, value } => (field, value, true),
+        IndexHint::Prefix { field, prefix } => (field, prefix, false),
+    };
+    Some((
+        IndexedField::from_name(&field)?,
+        fold_case(&value).into_owned(),
+        exact,
+    ))
+}
+
+/// Answers a query through the field index.
+fn by_field(
+    store: &dyn UserStore,
+    request: &SearchRequest,
+    field: IndexedField,
+    folded: &str,
+    exact: bool,
+) -> Result<SearchPage, StoreError> {
+    let mut error = None;
+    let candidates = store
+        .scan_field_prefix(field, folded)
+        .map_while(|entry| match entry {
+            Ok(user) => Some(Ok(user)),
+            Err(err) => {
+                error = Some(err);
+                None
+            }
+        });
+    if request.sort.is_some() {
+        let page = select(candidates, request);
+        return error.map_or(Ok(page), Err);
+    }
+    // Index order: the page is the first matches; read no further than needed.
+    let whole = request
+        .query
+        .as_ref()
+        .is_some_and(search::hint_is_whole_query);
+    let window = (request.page + 1) * request.per_page;
+    let mut kept = Vec::new();
+    let mut total = 0;
+    for user in candidates.flatten() {
+        if let Some(query) = &request.query
+            && !search::matches(query, &user)
+        {
+            continue;
+        }
+        total += 1;
+        if kept.len() < window {
+            kept.push(user);
+        } else if !request.need_total || whole {
+            break;
+        }
+    }
+    if let Some(err) = error {
+        return Err(err);
+    }
+    if request.need_total && whole {
+        total =
+            usize::try_from(store.count_field_prefix(field, folded, exact)?).unwrap_or(usize::MAX);
+    }
+    let start = (request.page * request.per_page).min(kept.len());
+    Ok(SearchPage {
+        users: kept.split_off(start),
+        total,
+    })
 }
 
 /// Filters, counts and keeps the sorted window that holds the page.

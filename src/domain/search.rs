@@ -1681,6 +1681,18 @@ pub fn index_hint(query: &Query) -> Option<IndexHint> {
     best.map(|(_, hint)| hint)
 }
 
+/// Whether the query is exactly one case-insensitive field term that its
+/// [`index_hint`] describes (`name:jo*`, `email:"a@b.c"`), so an index of
+/// case-folded values answers it alone: counting needs no user record.
+pub fn hint_is_whole_query(query: &Query) -> bool {
+    match &query.root {
+        Node::Text { field, glob } => {
+            field.insensitive() && glob.parts.len() == 1 && !glob.open_start
+        }
+        _ => false,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Sorting
 
@@ -2504,5 +2516,22 @@ mod tests {
             e.to_string(),
             "field 'picture' is not searchable (at position 0)"
         );
+    }
+
+    #[test]
+    fn whole_query_hints() {
+        let options = SearchOptions {
+            app_metadata: false,
+        };
+        let whole = |q: &str| hint_is_whole_query(&parse(q, &options).expect(q));
+        assert!(whole("name:jo*"));
+        assert!(whole("email:\"a@b.co\""));
+        assert!(!whole("name:jo* AND blocked:false"));
+        assert!(
+            !whole("username:jo*"),
+            "case-sensitive fields need the record"
+        );
+        assert!(!whole("name:*ohn*"));
+        assert!(!whole("name:j*n"));
     }
 }

@@ -13,6 +13,59 @@ use async_trait::async_trait;
 
 use crate::domain::user::User;
 
+/// User fields kept in a case-folded secondary index, so searches like
+/// `name:jo*` read only the matching users instead of scanning them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexedField {
+    /// `name`.
+    Name,
+    /// `nickname`.
+    Nickname,
+    /// `given_name`.
+    GivenName,
+    /// `family_name`.
+    FamilyName,
+    /// `email` (across connections).
+    Email,
+}
+
+impl IndexedField {
+    /// Every indexed field.
+    pub const ALL: [IndexedField; 5] = [
+        IndexedField::Name,
+        IndexedField::Nickname,
+        IndexedField::GivenName,
+        IndexedField::FamilyName,
+        IndexedField::Email,
+    ];
+
+    /// The field of a search-field name, if it is indexed.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "name" => Some(Self::Name),
+            "nickname" => Some(Self::Nickname),
+            "given_name" => Some(Self::GivenName),
+            "family_name" => Some(Self::FamilyName),
+            "email" => Some(Self::Email),
+            _ => None,
+        }
+    }
+
+    /// The user's value of this field.
+    pub fn value(self, user: &User) -> Option<&str> {
+        match self {
+            Self::Name => Some(&user.name),
+            Self::Nickname => Some(&user.nickname),
+            Self::GivenName => user.given_name.as_deref(),
+            Self::FamilyName => user.family_name.as_deref(),
+            Self::Email => Some(&user.email),
+        }
+    }
+}
+
+/// Users read through an index, in index order (folded value, then id).
+pub type UserIter<'a> = Box<dyn Iterator<Item = Result<User, StoreError>> + Send + 'a>;
+
 /// Why a store operation failed. Knows nothing of HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -84,7 +137,20 @@ pub trait UserStore: Send + Sync {
 
     /// Every user, in user-id order, for scans (search without an index,
     /// export). Blocking: call it from `spawn_blocking`.
-    fn scan_users(&self) -> Box<dyn Iterator<Item = Result<User, StoreError>> + Send + '_>;
+    fn scan_users(&self) -> UserIter<'_>;
+
+    /// Users whose case-folded `field` starts with `folded_prefix` (already
+    /// case-folded by the caller), in index order. Blocking.
+    fn scan_field_prefix(&self, field: IndexedField, folded_prefix: &str) -> UserIter<'_>;
+
+    /// How many users' case-folded `field` starts with `folded_prefix`
+    /// (`exact`: equals it), counting index keys only. Blocking.
+    fn count_field_prefix(
+        &self,
+        field: IndexedField,
+        folded_prefix: &str,
+        exact: bool,
+    ) -> Result<u64, StoreError>;
 
     /// How many users exist (for the start-up log and metrics).
     async fn user_count(&self) -> Result<u64, StoreError>;

@@ -14,7 +14,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::group_commit::{GroupCommit, GroupCommitStats};
-use super::{StoreError, UserStore};
+use super::{IndexedField, StoreError, UserIter, UserStore};
+use crate::domain::search::fold_case;
 use crate::domain::user::User;
 
 /// Users in an embedded sled database.
@@ -22,6 +23,7 @@ pub struct SledStore {
     users: sled::Tree,
     by_email: sled::Tree,
     by_username: sled::Tree,
+    by_field: sled::Tree,
     /// Short-lived OAuth records (see `sled_grants`).
     pub(super) grants: sled::Tree,
     pub(super) commits: GroupCommit,
@@ -50,16 +52,41 @@ impl SledStore {
         let users = db.open_tree("users").map_err(backend)?;
         let by_email = db.open_tree("users_by_email").map_err(backend)?;
         let by_username = db.open_tree("users_by_username").map_err(backend)?;
+        let by_field = db.open_tree("users_by_field").map_err(backend)?;
         let grants = db.open_tree("grants").map_err(backend)?;
+        let meta = db.open_tree("meta").map_err(backend)?;
         let commits = GroupCommit::start(db.clone())
             .map_err(|err| StoreError::Backend(format!("cannot start flusher: {err}")))?;
-        Ok(Self {
+        let store = Self {
             users,
             by_email,
             by_username,
+            by_field,
             grants,
             commits,
-        })
+        };
+        store.ensure_field_index(&meta, &db)?;
+        Ok(store)
+    }
+
+    /// Builds the field index of a database written before it existed (or
+    /// with another index layout), once; a marker records the version.
+    fn ensure_field_index(&self, meta: &sled::Tree, db: &sled::Db) -> Result<(), StoreError> {
+        const KEY: &[u8] = b"field_index_version";
+        if meta.get(KEY).map_err(backend)?.as_deref() == Some(FIELD_INDEX_VERSION) {
+            return Ok(());
+        }
+        self.by_field.clear().map_err(backend)?;
+        for entry in self.users.iter() {
+            let (key, bytes) = entry.map_err(backend)?;
+            let user = decode(&key, &bytes)?;
+            for index_key in field_keys(&user) {
+                self.by_field.insert(index_key, &[]).map_err(backend)?;
+            }
+        }
+        meta.insert(KEY, FIELD_INDEX_VERSION).map_err(backend)?;
+        db.flush().map_err(backend)?;
+        Ok(())
     }
 
     /// How well concurrent writes have been grouped into flushes.
@@ -88,9 +115,15 @@ impl SledStore {
             .username
             .as_deref()
             .map(|username| index_key(&user.connection, username));
+        let new_fields = field_keys(user);
 
-        let outcome = (&self.users, &self.by_email, &self.by_username).transaction(
-            |(users, emails, usernames)| {
+        let outcome = (
+            &self.users,
+            &self.by_email,
+            &self.by_username,
+            &self.by_field,
+        )
+            .transaction(|(users, emails, usernames, fields)| {
                 let Some(old_bytes) = users.get(id)? else {
                     return Ok(false);
                 };
@@ -125,10 +158,15 @@ impl SledStore {
                         usernames.insert(key.as_slice(), id)?;
                     }
                 }
+                for key in field_keys(&old) {
+                    fields.remove(key)?;
+                }
+                for key in &new_fields {
+                    fields.insert(key.as_slice(), &[])?;
+                }
                 users.insert(id, record.as_slice())?;
                 Ok(true)
-            },
-        );
+            });
         match outcome {
             Ok(written) => Ok(written),
             Err(TransactionError::Abort(conflict)) => Err(conflict_error(conflict, user)),
@@ -153,6 +191,42 @@ fn index_key(connection: &str, value: &str) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(value.as_bytes());
     key
+}
+
+/// Layout version of `users_by_field`; a change rebuilds the index at open.
+const FIELD_INDEX_VERSION: &[u8] = b"1";
+
+/// The byte that starts a field's keys in `users_by_field` (on disk: never renumber).
+fn field_byte(field: IndexedField) -> u8 {
+    match field {
+        IndexedField::Name => 1,
+        IndexedField::Nickname => 2,
+        IndexedField::GivenName => 3,
+        IndexedField::FamilyName => 4,
+        IndexedField::Email => 5,
+    }
+}
+
+/// `users_by_field` key prefix: field byte, then the case-folded value.
+fn field_prefix(field: IndexedField, folded: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + folded.len());
+    key.push(field_byte(field));
+    key.extend_from_slice(folded.as_bytes());
+    key
+}
+
+/// Every `users_by_field` key of a user: prefix, NUL, user id.
+fn field_keys(user: &User) -> Vec<Vec<u8>> {
+    IndexedField::ALL
+        .iter()
+        .filter_map(|field| {
+            let value = field.value(user)?;
+            let mut key = field_prefix(*field, &fold_case(value));
+            key.push(0);
+            key.extend_from_slice(user.user_id.as_bytes());
+            Some(key)
+        })
+        .collect()
 }
 
 fn conflict_error(conflict: Conflict, user: &User) -> StoreError {
@@ -191,9 +265,15 @@ impl UserStore for SledStore {
             .username
             .as_deref()
             .map(|username| index_key(&user.connection, username));
+        let new_fields = field_keys(user);
 
-        let outcome = (&self.users, &self.by_email, &self.by_username).transaction(
-            |(users, emails, usernames)| {
+        let outcome = (
+            &self.users,
+            &self.by_email,
+            &self.by_username,
+            &self.by_field,
+        )
+            .transaction(|(users, emails, usernames, fields)| {
                 if users.get(id)?.is_some() {
                     return Err(ConflictableTransactionError::Abort(Conflict::Id));
                 }
@@ -207,10 +287,12 @@ impl UserStore for SledStore {
                     usernames.insert(key.as_slice(), id)?;
                 }
                 emails.insert(email_key.as_slice(), id)?;
+                for key in &new_fields {
+                    fields.insert(key.as_slice(), &[])?;
+                }
                 users.insert(id, record.as_slice())?;
                 Ok(())
-            },
-        );
+            });
         match outcome {
             Ok(()) => self.commits.wait_durable().await,
             Err(TransactionError::Abort(conflict)) => Err(conflict_error(conflict, user)),
@@ -240,8 +322,13 @@ impl UserStore for SledStore {
 
     async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
         let id = user_id.as_bytes();
-        let outcome = (&self.users, &self.by_email, &self.by_username).transaction(
-            |(users, emails, usernames)| {
+        let outcome = (
+            &self.users,
+            &self.by_email,
+            &self.by_username,
+            &self.by_field,
+        )
+            .transaction(|(users, emails, usernames, fields)| {
                 let Some(old_bytes) = users.remove(id)? else {
                     return Ok(false);
                 };
@@ -252,9 +339,11 @@ impl UserStore for SledStore {
                 if let Some(username) = &old.username {
                     usernames.remove(index_key(&old.connection, username))?;
                 }
+                for key in field_keys(&old) {
+                    fields.remove(key)?;
+                }
                 Ok(true)
-            },
-        );
+            });
         match outcome {
             Ok(deleted) => {
                 self.commits.wait_durable().await?;
@@ -288,11 +377,44 @@ impl UserStore for SledStore {
         self.find_via(&self.by_username, &index_key(connection, username))
     }
 
-    fn scan_users(&self) -> Box<dyn Iterator<Item = Result<User, StoreError>> + Send + '_> {
+    fn scan_users(&self) -> UserIter<'_> {
         Box::new(self.users.iter().map(|entry| {
             let (key, bytes) = entry.map_err(backend)?;
             decode(&key, &bytes)
         }))
+    }
+
+    fn scan_field_prefix(&self, field: IndexedField, folded_prefix: &str) -> UserIter<'_> {
+        let prefix = field_prefix(field, folded_prefix);
+        Box::new(self.by_field.scan_prefix(prefix).filter_map(move |entry| {
+            let id = match entry {
+                Ok((key, _)) => key
+                    .iter()
+                    .rposition(|b| *b == 0)
+                    .map(|nul| key.subslice(nul + 1, key.len() - nul - 1)),
+                Err(err) => return Some(Err(backend(err))),
+            }?;
+            // An entry whose user vanished between the two reads is skipped.
+            self.read_user(&id).transpose()
+        }))
+    }
+
+    fn count_field_prefix(
+        &self,
+        field: IndexedField,
+        folded_prefix: &str,
+        exact: bool,
+    ) -> Result<u64, StoreError> {
+        let mut prefix = field_prefix(field, folded_prefix);
+        if exact {
+            prefix.push(0);
+        }
+        let mut count = 0;
+        for entry in self.by_field.scan_prefix(prefix) {
+            entry.map_err(backend)?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     async fn user_count(&self) -> Result<u64, StoreError> {
@@ -572,6 +694,97 @@ mod tests {
             .create_user(&user("ann@x.test", Some("ann")))
             .await
             .expect("email and username are free again");
+    }
+
+    fn names(store: &SledStore, field: IndexedField, prefix: &str) -> Vec<String> {
+        store
+            .scan_field_prefix(field, prefix)
+            .map(|user| user.expect("user").name)
+            .collect()
+    }
+
+    fn named(email: &str, name: &str) -> User {
+        let mut user = user(email, None);
+        user.name = name.to_owned();
+        user
+    }
+
+    #[tokio::test]
+    async fn the_field_index_follows_creates_updates_and_deletes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let john = named("john@x.test", "John");
+        let joan = named("joan@x.test", "JOAN");
+        store.create_user(&john).await.expect("john");
+        store.create_user(&joan).await.expect("joan");
+        store
+            .create_user(&named("zed@x.test", "Zed"))
+            .await
+            .expect("zed");
+        assert_eq!(
+            names(&store, IndexedField::Name, "jo"),
+            ["JOAN", "John"],
+            "folded order"
+        );
+        assert_eq!(
+            store
+                .count_field_prefix(IndexedField::Name, "jo", false)
+                .expect("count"),
+            2
+        );
+        assert_eq!(
+            store
+                .count_field_prefix(IndexedField::Name, "jo", true)
+                .expect("count"),
+            0
+        );
+        assert_eq!(
+            store
+                .count_field_prefix(IndexedField::Name, "john", true)
+                .expect("count"),
+            1
+        );
+
+        let mut renamed = john.clone();
+        renamed.name = "Bob".to_owned();
+        store.update_user(&renamed).await.expect("rename");
+        assert_eq!(names(&store, IndexedField::Name, "jo"), ["JOAN"]);
+        assert_eq!(names(&store, IndexedField::Name, "bo"), ["Bob"]);
+        store.delete_user(&joan.user_id).await.expect("delete");
+        assert!(names(&store, IndexedField::Name, "jo").is_empty());
+        assert_eq!(
+            store
+                .count_field_prefix(IndexedField::Email, "", false)
+                .expect("count"),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_database_without_the_field_index_gets_it_built_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = open(dir.path());
+            store
+                .create_user(&named("old@x.test", "Olga"))
+                .await
+                .expect("create");
+            // As written by a version before the index existed.
+            store.by_field.clear().expect("clear");
+        }
+        {
+            let db = sled::Config::new()
+                .path(dir.path())
+                .open()
+                .expect("raw open");
+            db.open_tree("meta")
+                .expect("meta")
+                .clear()
+                .expect("clear meta");
+            db.flush().expect("flush");
+        }
+        let store = open(dir.path());
+        assert_eq!(names(&store, IndexedField::Name, "ol"), ["Olga"]);
     }
 
     #[tokio::test]

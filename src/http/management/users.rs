@@ -340,6 +340,7 @@ async fn list_users(
             .iter()
             .map(|c| c.name.clone())
             .collect(),
+        need_total: include_totals,
     };
     let found = user_search::run(state.store.clone(), request)
         .await
