@@ -1,19 +1,24 @@
-//! The command line: `serve` (the default), `keys generate`, `keys list`.
+//! The command line: `serve` (the default), `keys generate`, `keys list`,
+//! `users import`, `users export`.
 //!
-//! Exit statuses: 0 success, 1 a runtime failure (port taken, disk), 2 a
-//! usage or configuration error — so scripts can tell a typo from an outage.
+//! Exit statuses: 0 success, 1 a runtime failure (port taken, disk, the
+//! data folder in use), 2 a usage or configuration error (including an
+//! import file with bad records) — so scripts can tell a typo from an outage.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use base64::Engine;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
+use crate::bulk::{self, ImportError};
 use crate::config::{Config, ConfigSource, DEV_BACKEND_CLIENT_ID, Overrides};
+use crate::store::{SledStore, StoreError, UserStore};
 use crate::tokens::keys::{self, KeyRing, SigningAlg};
 
 /// An OpenID Connect identity provider, Auth0-compatible, in one binary.
@@ -32,6 +37,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Import or export users in Auth0's bulk format (stop the server first).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
     },
 }
 
@@ -70,6 +80,60 @@ enum KeysCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Import users from a JSON file in Auth0's bulk-import format.
+    #[command(long_about = IMPORT_HELP)]
+    Import {
+        /// JSON file: an array of user records.
+        file: PathBuf,
+        /// TOML configuration; default ./claimset.toml if present, else the embedded dev tenant.
+        #[arg(long, env = "CLAIMSET_CONFIG")]
+        config: Option<PathBuf>,
+        /// Database connection the users join (default: the first configured
+        /// connection; Auth0's import jobs always name one).
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Export every user as a JSON array in Auth0's bulk format, password hashes included.
+    #[command(long_about = EXPORT_HELP)]
+    Export {
+        /// TOML configuration; default ./claimset.toml if present, else the embedded dev tenant.
+        #[arg(long, env = "CLAIMSET_CONFIG")]
+        config: Option<PathBuf>,
+        /// Write to this file (created with mode 0600: it holds password
+        /// hashes) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+const IMPORT_HELP: &str = "\
+Import users from a JSON file in Auth0's bulk-import format: an array of
+records with email, email_verified, user_id, username, given_name,
+family_name, name, nickname, picture, blocked, user_metadata, app_metadata
+(or the legacy metadata), created_at, updated_at, and a password hash:
+custom_password_hash {algorithm: \"bcrypt\"|\"argon2\", hash: {value}} or a
+bcrypt password_hash. Hashes are kept as they are, so users keep their
+passwords; bcrypt hashes become Argon2id at each user's next login. Records
+without a hash make users who cannot log in until a password is set with
+PATCH /api/v2/users/{id}. Plain-text passwords are refused.
+
+Every record is checked first, with the rules of POST /api/v2/users, and
+against the users already stored (duplicate emails, usernames, user ids).
+If any record is bad, nothing is written: each problem is printed as
+`record <index>: <field>: <problem>` (index counted from 0) and the exit
+status is 2. The server must be stopped: the data folder allows one process.";
+
+const EXPORT_HELP: &str = "\
+Export every user as a JSON array in Auth0's bulk format, one record per
+line: user_id, email, email_verified, username, profile fields, blocked,
+user_metadata, app_metadata, created_at, updated_at and the password hash
+as custom_password_hash, so `claimset users import` of the file into another
+tenant recreates the users with their passwords. Login history and the
+connection are not exported. The server must be stopped: the data folder
+allows one process.";
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -77,6 +141,7 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args),
         Command::Keys { command } => keys_command(command),
+        Command::Users { command } => users_command(command),
     }
 }
 
@@ -97,14 +162,18 @@ fn fail(status: u8, message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(status)
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
-    let source = ConfigSource::discover(args.config.as_deref());
-    let overrides = Overrides {
-        listen: args.listen,
-    };
-    let mut config = match Config::parse(&source, std::env::vars(), &overrides) {
+/// Loads the configuration as `serve` uses it: discovered file or dev
+/// tenant, environment, flags, the dev-backend secret filled in (read or
+/// made in memory, not yet written), then checked. A bad config is exit
+/// status 2.
+fn load_config(
+    path: Option<&Path>,
+    overrides: &Overrides,
+) -> Result<(Config, Option<DevSecret>), ExitCode> {
+    let source = ConfigSource::discover(path);
+    let mut config = match Config::parse(&source, std::env::vars(), overrides) {
         Ok(config) => config,
-        Err(err) => return fail(2, format!("bad config: {err}")),
+        Err(err) => return Err(fail(2, format!("bad config: {err}"))),
     };
     // The dev-backend secret is read or generated in memory, and only
     // written once the configuration is known to be good: a bad config
@@ -119,14 +188,30 @@ fn serve(args: ServeArgs) -> ExitCode {
                 }
                 Some(secret)
             }
-            Err(err) => return fail(1, format!("cannot read the dev-backend secret: {err}")),
+            Err(err) => {
+                return Err(fail(
+                    1,
+                    format!("cannot read the dev-backend secret: {err}"),
+                ));
+            }
         }
     } else {
         None
     };
     if let Err(err) = config.check() {
-        return fail(2, format!("bad config: {err}"));
+        return Err(fail(2, format!("bad config: {err}")));
     }
+    Ok((config, dev_secret))
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let overrides = Overrides {
+        listen: args.listen,
+    };
+    let (config, dev_secret) = match load_config(args.config.as_deref(), &overrides) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     if let Some(secret) = &dev_secret
         && let Err(err) = secret.persist(&config.data_dir)
     {
@@ -314,4 +399,190 @@ fn keys_command(command: KeysCommand) -> ExitCode {
             }
         }
     }
+}
+
+fn users_command(command: UsersCommand) -> ExitCode {
+    match command {
+        UsersCommand::Import {
+            file,
+            config,
+            connection,
+        } => import_users(&file, config.as_deref(), connection.as_deref()),
+        UsersCommand::Export { config, out } => export_users(config.as_deref(), out.as_deref()),
+    }
+}
+
+/// A runtime for the store's async calls; the commands run one at a time.
+fn command_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| fail(1, format!("cannot start the runtime: {err}")))
+}
+
+/// Opens the data folder for a command. sled lets one process hold it, so a
+/// running server is reported as such rather than as sled's lock error
+/// (which sled 0.34 gives only as an I/O error text: "could not acquire lock").
+fn open_store(config: &Config) -> Result<Arc<SledStore>, ExitCode> {
+    let cache_bytes = config.storage.cache_capacity_mib.saturating_mul(1 << 20);
+    match SledStore::open(&config.data_dir, cache_bytes) {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(StoreError::Backend(message)) if message.contains("could not acquire lock") => {
+            Err(fail(
+                1,
+                format!(
+                    "the data folder is in use (is `claimset serve` running?): {}",
+                    config.data_dir.display()
+                ),
+            ))
+        }
+        Err(err) => Err(fail(
+            1,
+            format!(
+                "cannot open the user store in {}: {err}",
+                config.data_dir.display()
+            ),
+        )),
+    }
+}
+
+fn import_users(file: &Path, config: Option<&Path>, requested: Option<&str>) -> ExitCode {
+    let (config, _) = match load_config(config, &Overrides::default()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let connection = match bulk::import_connection(&config, requested) {
+        Ok(connection) => connection,
+        Err(problem) => return fail(2, problem),
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(err) => return fail(2, format!("cannot read {}: {err}", file.display())),
+    };
+    let records = match bulk::parse_records(&text) {
+        Ok(records) => records,
+        Err(err) => return fail(2, format!("{}: {err}", file.display())),
+    };
+    let runtime = match command_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        // A data folder that does not exist yet holds no users: validate
+        // without it, and create it only to write.
+        let existing = if config.data_dir.exists() {
+            match open_store(&config) {
+                Ok(store) => Some(store),
+                Err(code) => return code,
+            }
+        } else {
+            None
+        };
+        let checked = existing.as_deref().map(|store| store as &dyn UserStore);
+        let users = match bulk::validate(&records, connection, &config, checked).await {
+            Ok(users) => users,
+            Err(ImportError::Invalid(problems)) => {
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                let bad = problems
+                    .iter()
+                    .map(|p| p.index)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len();
+                return fail(
+                    2,
+                    format!(
+                        "{bad} of {} records are invalid; nothing was imported",
+                        records.len()
+                    ),
+                );
+            }
+            Err(err) => return fail(1, err),
+        };
+        let store = match existing {
+            Some(store) => store,
+            None => match open_store(&config) {
+                Ok(store) => store,
+                Err(code) => return code,
+            },
+        };
+        let without_password = users.iter().filter(|u| u.password_hash.is_none()).count();
+        match bulk::write_users(store, users).await {
+            Ok(written) => {
+                println!("imported {written} users");
+                if requested.is_none() && config.connections.len() > 1 {
+                    eprintln!(
+                        "claimset: note: imported into {}, the first configured connection \
+                         (choose another with --connection)",
+                        connection.name
+                    );
+                }
+                if without_password > 0 {
+                    eprintln!(
+                        "claimset: note: {without_password} imported users have no password \
+                         hash and cannot log in until a password is set (PATCH /api/v2/users/{{id}})"
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(1, err),
+        }
+    })
+}
+
+fn export_users(config: Option<&Path>, out: Option<&Path>) -> ExitCode {
+    let (config, _) = match load_config(config, &Overrides::default()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    if !config.data_dir.is_dir() {
+        return fail(
+            1,
+            format!(
+                "no data folder at {}: nothing to export",
+                config.data_dir.display()
+            ),
+        );
+    }
+    let store = match open_store(&config) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    let written = match out {
+        None => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            bulk::write_export(store.as_ref(), &mut stdout)
+        }
+        Some(path) => export_to_file(store.as_ref(), path),
+    };
+    match written {
+        Ok(count) => {
+            if let Some(path) = out {
+                eprintln!("claimset: exported {count} users to {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(1, err),
+    }
+}
+
+/// Writes the export to a new file, readable by its owner only (it holds
+/// password hashes); a failed export leaves no partial file behind.
+fn export_to_file(store: &dyn UserStore, path: &Path) -> Result<usize, bulk::ExportError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    let mut writer = std::io::BufWriter::new(file);
+    let result = bulk::write_export(store, &mut writer).and_then(|count| {
+        let file = writer.into_inner().map_err(|err| err.into_error())?;
+        file.sync_all()?;
+        Ok(count)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    result
 }

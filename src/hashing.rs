@@ -1,9 +1,18 @@
-//! Argon2id password hashing off the async workers.
+//! Password hashing off the async workers: Argon2id for every hash made
+//! here, and verification of the stored kinds claimset accepts — Argon2 PHC
+//! strings (`$argon2id$…`, `$argon2i$…`, `$argon2d$…`) and bcrypt
+//! (`$2a$`, `$2b$`, `$2y$`), which imported users bring along.
 //!
 //! A hash costs tens of milliseconds and ~19 MiB. Running it on a tokio
-//! worker would stall every other request on that worker, so each hash runs
-//! on the blocking pool, and a semaphore bounds how many run at once: a burst
-//! of signups queues here instead of starving `/userinfo` or eating memory.
+//! worker would stall every other request on that worker, so each hash and
+//! each verification (bcrypt too) runs on the blocking pool, and a semaphore
+//! bounds how many run at once: a burst of signups queues here instead of
+//! starving `/userinfo` or eating memory.
+//!
+//! [`PasswordHasher::verify_stored`] also says whether a matching hash
+//! should be replaced ([`Verified::needs_upgrade`]): bcrypt always, Argon2
+//! when its variant or parameters are not the configured ones. The login
+//! then re-hashes the password it just checked (see [`crate::login`]).
 
 use std::sync::Arc;
 
@@ -25,6 +34,162 @@ pub enum HashError {
     /// The blocking task died or the pool shut down.
     #[error("hashing task failed: {0}")]
     Task(String),
+}
+
+/// Highest bcrypt cost an import may bring: each step doubles the work,
+/// and cost 16 already takes seconds per login. Costs of 4 and up are valid.
+pub const MAX_IMPORT_BCRYPT_COST: u32 = 16;
+
+/// Highest Argon2 memory cost (KiB) an import may bring, unless the tenant's
+/// own `password_hashing.memory_kib` is higher: 256 MiB per login.
+pub const MAX_IMPORT_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+
+/// Highest Argon2 pass count an import may bring, unless the tenant's own
+/// `password_hashing.iterations` is higher.
+pub const MAX_IMPORT_ARGON2_ITERATIONS: u32 = 16;
+
+/// Highest Argon2 lane count an import may bring, unless the tenant's own
+/// `password_hashing.parallelism` is higher.
+pub const MAX_IMPORT_ARGON2_PARALLELISM: u32 = 16;
+
+/// The kinds of stored password hash claimset verifies, named as Auth0's
+/// `custom_password_hash.algorithm` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlgorithm {
+    /// An Argon2 PHC string (`$argon2id$…`, `$argon2i$…`, `$argon2d$…`).
+    Argon2,
+    /// A bcrypt string (`$2a$`, `$2b$` or `$2y$`, cost, 53 characters).
+    Bcrypt,
+}
+
+impl HashAlgorithm {
+    /// Auth0's name: `argon2` or `bcrypt`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Argon2 => "argon2",
+            Self::Bcrypt => "bcrypt",
+        }
+    }
+
+    /// The algorithm of an Auth0 name; `None` for any other (Auth0's
+    /// `md5`, `sha256`, `pbkdf2`… are not supported here).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "argon2" => Some(Self::Argon2),
+            "bcrypt" => Some(Self::Bcrypt),
+            _ => None,
+        }
+    }
+
+    /// The algorithm of a stored hash, judged by its prefix only (see
+    /// [`check_importable`] for a full check).
+    pub fn of(hash: &str) -> Option<Self> {
+        if ["$2a$", "$2b$", "$2y$"]
+            .iter()
+            .any(|prefix| hash.starts_with(prefix))
+        {
+            Some(Self::Bcrypt)
+        } else if hash.starts_with("$argon2") {
+            Some(Self::Argon2)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a hash string cannot be stored as a user's password hash; the text
+/// says what is wrong, for import reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct HashFormatError(String);
+
+/// Checks that `hash` is a well-formed hash of `algorithm` that claimset
+/// can verify in reasonable time: bcrypt with a `$2a$`/`$2b$`/`$2y$` prefix
+/// and a cost of 4 to [`MAX_IMPORT_BCRYPT_COST`]; an Argon2 PHC string with
+/// salt and output, whose costs stay under the `MAX_IMPORT_ARGON2_*` bounds
+/// or the tenant's own `configured` parameters, whichever are higher.
+pub fn check_importable(
+    algorithm: HashAlgorithm,
+    hash: &str,
+    configured: &PasswordHashing,
+) -> Result<(), HashFormatError> {
+    let bad = |problem: String| Err(HashFormatError(problem));
+    match algorithm {
+        HashAlgorithm::Bcrypt => {
+            if HashAlgorithm::of(hash) != Some(HashAlgorithm::Bcrypt) {
+                return bad("a bcrypt hash starts with $2a$, $2b$ or $2y$".to_owned());
+            }
+            let parts: bcrypt::HashParts = hash
+                .parse()
+                .map_err(|err| HashFormatError(format!("not a valid bcrypt hash: {err}")))?;
+            let cost = parts.get_cost();
+            if !(4..=MAX_IMPORT_BCRYPT_COST).contains(&cost) {
+                return bad(format!(
+                    "bcrypt cost {cost} is outside 4..={MAX_IMPORT_BCRYPT_COST}"
+                ));
+            }
+            Ok(())
+        }
+        HashAlgorithm::Argon2 => {
+            if HashAlgorithm::of(hash) != Some(HashAlgorithm::Argon2) {
+                return bad(
+                    "an Argon2 hash is a PHC string starting with $argon2id$, $argon2i$ or $argon2d$"
+                        .to_owned(),
+                );
+            }
+            let parsed = PasswordHash::new(hash)
+                .map_err(|err| HashFormatError(format!("not a valid Argon2 PHC string: {err}")))?;
+            Algorithm::try_from(parsed.algorithm).map_err(|_| {
+                HashFormatError(format!(
+                    "{} is not an Argon2 variant (argon2id, argon2i or argon2d)",
+                    parsed.algorithm
+                ))
+            })?;
+            if let Some(version) = parsed.version {
+                Version::try_from(version)
+                    .map_err(|_| HashFormatError(format!("unknown Argon2 version v={version}")))?;
+            }
+            let params = Params::try_from(&parsed)
+                .map_err(|err| HashFormatError(format!("invalid Argon2 parameters: {err}")))?;
+            if parsed.salt.is_none() || parsed.hash.is_none() {
+                return bad("the PHC string lacks its salt or hash".to_owned());
+            }
+            let limits = [
+                (
+                    "memory (m)",
+                    params.m_cost(),
+                    MAX_IMPORT_ARGON2_MEMORY_KIB.max(configured.memory_kib),
+                ),
+                (
+                    "passes (t)",
+                    params.t_cost(),
+                    MAX_IMPORT_ARGON2_ITERATIONS.max(configured.iterations),
+                ),
+                (
+                    "lanes (p)",
+                    params.p_cost(),
+                    MAX_IMPORT_ARGON2_PARALLELISM.max(configured.parallelism),
+                ),
+            ];
+            for (what, value, max) in limits {
+                if value > max {
+                    return bad(format!("Argon2 {what} {value} is above {max}"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What checking a password against a stored hash found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The password is the one the hash was made from.
+    pub matches: bool,
+    /// The hash is not what [`PasswordHasher::hash`] makes now (bcrypt, or
+    /// Argon2 with another variant, version or parameters): after a match,
+    /// re-hash the password and store the new hash.
+    pub needs_upgrade: bool,
 }
 
 /// Hashes and verifies passwords with the configured Argon2id parameters.
@@ -72,13 +237,47 @@ impl PasswordHasher {
         .await
     }
 
-    /// Checks a password against a stored PHC string, with that hash's own parameters.
-    pub async fn verify(&self, password: String, phc: String) -> Result<bool, HashError> {
-        self.run(move || {
-            let parsed = PasswordHash::new(&phc).map_err(|err| HashError::Hash(err.to_string()))?;
-            Ok(Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok())
+    /// Checks a password against a stored hash (Argon2 PHC string or
+    /// bcrypt), with that hash's own parameters.
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, HashError> {
+        Ok(self.verify_stored(password, stored).await?.matches)
+    }
+
+    /// Checks a password against a stored hash (Argon2 PHC string or
+    /// bcrypt) and says whether the hash should be replaced by a fresh
+    /// one. bcrypt runs on the same bounded blocking pool as Argon2. An
+    /// unreadable hash is an error, not a mismatch.
+    pub async fn verify_stored(
+        &self,
+        password: String,
+        stored: String,
+    ) -> Result<Verified, HashError> {
+        let current = self.params.clone();
+        self.run(move || match HashAlgorithm::of(&stored) {
+            Some(HashAlgorithm::Bcrypt) => {
+                // Truncates at 72 bytes, as every bcrypt implementation
+                // the hashes came from did.
+                let matches = bcrypt::verify(password.as_bytes(), &stored)
+                    .map_err(|err| HashError::Hash(format!("bcrypt: {err}")))?;
+                Ok(Verified {
+                    matches,
+                    needs_upgrade: true,
+                })
+            }
+            Some(HashAlgorithm::Argon2) => {
+                let parsed =
+                    PasswordHash::new(&stored).map_err(|err| HashError::Hash(err.to_string()))?;
+                let matches = Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok();
+                Ok(Verified {
+                    matches,
+                    needs_upgrade: !is_current_argon2(&parsed, &current),
+                })
+            }
+            None => Err(HashError::Hash(
+                "stored hash is neither Argon2 nor bcrypt".to_owned(),
+            )),
         })
         .await
     }
@@ -101,6 +300,19 @@ impl PasswordHasher {
             .await
             .map_err(|err| HashError::Task(err.to_string()))?
     }
+}
+
+/// Whether a parsed Argon2 hash is what [`PasswordHasher::hash`] makes now:
+/// Argon2id, version 0x13, the configured m, t and p.
+fn is_current_argon2(parsed: &PasswordHash<'_>, current: &Params) -> bool {
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    Algorithm::try_from(parsed.algorithm) == Ok(Algorithm::Argon2id)
+        && parsed.version.map(Version::try_from) == Some(Ok(Version::V0x13))
+        && params.m_cost() == current.m_cost()
+        && params.t_cost() == current.t_cost()
+        && params.p_cost() == current.p_cost()
 }
 
 #[cfg(test)]
@@ -159,6 +371,148 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_always_need_an_upgrade() {
+        let hasher = cheap();
+        let hash = bcrypt::hash("correct horse", 4).expect("bcrypt");
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let stored = format!("{prefix}{}", &hash[4..]);
+            let right = hasher
+                .verify_stored("correct horse".to_owned(), stored.clone())
+                .await
+                .expect("verify");
+            assert_eq!(
+                right,
+                Verified {
+                    matches: true,
+                    needs_upgrade: true
+                },
+                "{prefix}"
+            );
+            let wrong = hasher
+                .verify_stored("wrong".to_owned(), stored)
+                .await
+                .expect("verify");
+            assert!(!wrong.matches);
+        }
+        for garbage in ["$2b$04$short", "$2x$04$abc", "plain", ""] {
+            assert!(
+                hasher
+                    .verify_stored("pw".to_owned(), garbage.to_owned())
+                    .await
+                    .is_err(),
+                "{garbage}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn argon2_needs_an_upgrade_only_when_it_differs_from_the_config() {
+        let hasher = cheap();
+        let current = hasher.hash("pw".to_owned()).await.expect("hash");
+        let verified = hasher
+            .verify_stored("pw".to_owned(), current)
+            .await
+            .expect("verify");
+        assert_eq!(
+            verified,
+            Verified {
+                matches: true,
+                needs_upgrade: false
+            }
+        );
+        let stronger = PasswordHasher::new(&PasswordHashing {
+            memory_kib: 2048,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 1,
+        })
+        .expect("params");
+        let other = stronger.hash("pw".to_owned()).await.expect("hash");
+        let verified = hasher
+            .verify_stored("pw".to_owned(), other)
+            .await
+            .expect("verify");
+        assert!(verified.matches && verified.needs_upgrade);
+        // Same parameters, another variant: argon2i is upgraded to argon2id.
+        let params = Params::new(1024, 1, 1, None).expect("params");
+        let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, params)
+            .hash_password(b"pw", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(argon2i.starts_with("$argon2i$"), "{argon2i}");
+        let verified = hasher
+            .verify_stored("pw".to_owned(), argon2i)
+            .await
+            .expect("verify");
+        assert!(verified.matches && verified.needs_upgrade);
+    }
+
+    #[test]
+    fn importable_hashes_are_checked_fully() {
+        let config = PasswordHashing::default();
+        let check = |algorithm, hash: &str| check_importable(algorithm, hash, &config);
+        let bcrypt_hash = bcrypt::hash("pw", 4).expect("bcrypt");
+        assert_eq!(check(HashAlgorithm::Bcrypt, &bcrypt_hash), Ok(()));
+        assert!(check(HashAlgorithm::Argon2, &bcrypt_hash).is_err());
+        let twox = format!("$2x${}", &bcrypt_hash[4..]);
+        assert!(check(HashAlgorithm::Bcrypt, &twox).is_err());
+        let truncated = &bcrypt_hash[..50];
+        assert!(check(HashAlgorithm::Bcrypt, truncated).is_err());
+        let costly = format!("$2b$17${}", &bcrypt_hash[7..]);
+        let err = check(HashAlgorithm::Bcrypt, &costly).expect_err("too costly");
+        assert!(err.to_string().contains("cost 17"), "{err}");
+
+        let argon2 = "$argon2id$v=19$m=1024,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$\
+                      6eO+c7Wyv8QSrDDdg5hT0r4XbhGcEc8y0D0cy8gJMk0";
+        assert_eq!(check(HashAlgorithm::Argon2, argon2), Ok(()));
+        assert!(check(HashAlgorithm::Bcrypt, argon2).is_err());
+        for bad in [
+            "$argon2id$v=19$m=1024,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg",
+            "$argon2x$v=19$m=1024,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6eO+c7Wyv8QSrDDdg5hT0r4XbhGcEc8y0D0cy8gJMk0",
+            "$argon2id$v=19$m=1048576,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6eO+c7Wyv8QSrDDdg5hT0r4XbhGcEc8y0D0cy8gJMk0",
+            "$argon2id$v=19$m=1024,t=99,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6eO+c7Wyv8QSrDDdg5hT0r4XbhGcEc8y0D0cy8gJMk0",
+            "argon2id",
+            "",
+        ] {
+            assert!(check(HashAlgorithm::Argon2, bad).is_err(), "{bad}");
+        }
+        // A tenant that itself hashes with more memory may import such hashes.
+        let big = PasswordHashing {
+            memory_kib: 1024 * 1024,
+            ..PasswordHashing::default()
+        };
+        assert_eq!(
+            check_importable(
+                HashAlgorithm::Argon2,
+                "$argon2id$v=19$m=1048576,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$6eO+c7Wyv8QSrDDdg5hT0r4XbhGcEc8y0D0cy8gJMk0",
+                &big
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn algorithm_names_and_prefixes() {
+        assert_eq!(
+            HashAlgorithm::from_name("bcrypt"),
+            Some(HashAlgorithm::Bcrypt)
+        );
+        assert_eq!(
+            HashAlgorithm::from_name("argon2"),
+            Some(HashAlgorithm::Argon2)
+        );
+        assert_eq!(HashAlgorithm::from_name("md5"), None);
+        assert_eq!(HashAlgorithm::Bcrypt.name(), "bcrypt");
+        assert_eq!(HashAlgorithm::of("$2y$10$x"), Some(HashAlgorithm::Bcrypt));
+        assert_eq!(
+            HashAlgorithm::of("$argon2i$v=19"),
+            Some(HashAlgorithm::Argon2)
+        );
+        assert_eq!(HashAlgorithm::of("$2x$10$x"), None);
     }
 
     #[test]

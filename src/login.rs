@@ -6,6 +6,13 @@
 //! before any password check; a blocked *user* is only reported after the
 //! right password, so guessing never reveals the block; an unknown user
 //! costs the same hash as a known one.
+//!
+//! Hash migration: a stored hash that is not what the hasher makes now
+//! (an imported bcrypt hash, or Argon2 with other parameters) is replaced
+//! after a successful login — the password just checked is hashed with the
+//! configured Argon2id and stored in the same write as the login
+//! bookkeeping. The upgrade never costs the user the login: if hashing or
+//! that write fails, it is logged and the bookkeeping is written alone.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -138,12 +145,16 @@ impl Authenticator {
             Some(phc) => phc,
             None => self.dummy_hash().await?,
         };
-        let matches = self.hasher.verify(password, phc).await.map_err(|err| {
-            tracing::error!(%err, "password verification failed");
-            LoginError::Internal
-        })?;
+        let verified = self
+            .hasher
+            .verify_stored(password.clone(), phc)
+            .await
+            .map_err(|err| {
+                tracing::error!(%err, "password verification failed");
+                LoginError::Internal
+            })?;
         let user = match user {
-            Some(user) if matches && user.password_hash.is_some() => user,
+            Some(user) if verified.matches && user.password_hash.is_some() => user,
             _ => {
                 if threshold > 0 {
                     self.record_failure(&key, now).await?;
@@ -164,8 +175,39 @@ impl Authenticator {
         updated.logins_count = updated.logins_count.saturating_add(1);
         updated.last_login = Some(now_iso());
         updated.last_ip = Some(ip.to_string());
+        if verified.needs_upgrade
+            && let Some(upgraded) = self.with_upgraded_hash(&updated, password).await
+        {
+            match self.users.update_user(&upgraded).await {
+                Ok(()) => {
+                    tracing::info!(user_id = %upgraded.user_id, "password hash upgraded to Argon2id");
+                    return Ok(upgraded);
+                }
+                Err(err) => tracing::warn!(
+                    %err,
+                    user_id = %upgraded.user_id,
+                    "cannot store the upgraded password hash; keeping the old one"
+                ),
+            }
+        }
         self.users.update_user(&updated).await.map_err(internal)?;
         Ok(updated)
+    }
+
+    /// `user` with `password` hashed by the configured Argon2id, or `None`
+    /// (logged) when hashing fails: the login goes on with the old hash.
+    async fn with_upgraded_hash(&self, user: &User, password: String) -> Option<User> {
+        match self.hasher.hash(password).await {
+            Ok(hash) => {
+                let mut upgraded = user.clone();
+                upgraded.password_hash = Some(hash);
+                Some(upgraded)
+            }
+            Err(err) => {
+                tracing::warn!(%err, user_id = %user.user_id, "cannot upgrade the password hash");
+                None
+            }
+        }
     }
 
     /// Lifts every brute-force block of `user` (all IPs, by email and by
@@ -261,5 +303,100 @@ impl Authenticator {
         }
         tracing::warn!("failed-login counter stayed contended; one failure not counted");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PasswordHashing;
+    use crate::store::SledStore;
+
+    const PASSWORD: &str = "correct horse";
+
+    fn authenticator(store: &Arc<SledStore>) -> Authenticator {
+        let hasher = PasswordHasher::new(&PasswordHashing {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 1,
+        })
+        .expect("hasher");
+        Authenticator::new(store.clone(), store.clone(), hasher, RateLimits::default())
+    }
+
+    fn bcrypt_user() -> User {
+        User {
+            user_id: "auth0|imported".to_owned(),
+            connection: "db".to_owned(),
+            email: "ann@example.com".to_owned(),
+            email_verified: true,
+            username: None,
+            given_name: None,
+            family_name: None,
+            name: "ann@example.com".to_owned(),
+            nickname: "ann".to_owned(),
+            picture: None,
+            user_metadata: serde_json::Map::new(),
+            app_metadata: serde_json::Map::new(),
+            password_hash: Some(bcrypt::hash(PASSWORD, 4).expect("bcrypt")),
+            blocked: false,
+            created_at: now_iso(),
+            updated_at: now_iso(),
+            last_login: None,
+            last_ip: None,
+            logins_count: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn bcrypt_is_upgraded_at_the_first_successful_login() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(SledStore::open(dir.path(), 4 << 20).expect("store"));
+        let user = bcrypt_user();
+        store.create_user(&user).await.expect("create");
+        let connection: Connection = toml::from_str("name = \"db\"").expect("connection");
+        let ip: IpAddr = [127, 0, 0, 1].into();
+
+        let working = authenticator(&store);
+        let wrong = working
+            .authenticate(&connection, "ann@example.com", "wrong".to_owned(), ip)
+            .await;
+        assert!(matches!(wrong, Err(LoginError::WrongCredentials)));
+        let stored = store
+            .get_user(&user.user_id)
+            .await
+            .expect("get")
+            .expect("user");
+        assert_eq!(
+            stored.password_hash, user.password_hash,
+            "no upgrade on a failed login"
+        );
+        working
+            .authenticate(&connection, "ann@example.com", PASSWORD.to_owned(), ip)
+            .await
+            .expect("login");
+        let stored = store
+            .get_user(&user.user_id)
+            .await
+            .expect("get")
+            .expect("user");
+        let hash = stored.password_hash.clone().expect("hash");
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
+        assert_eq!(stored.logins_count, 1);
+        assert_eq!(stored.updated_at, user.updated_at);
+
+        // Already current: logging in again keeps the hash.
+        working
+            .authenticate(&connection, "ann@example.com", PASSWORD.to_owned(), ip)
+            .await
+            .expect("login again");
+        let stored = store
+            .get_user(&user.user_id)
+            .await
+            .expect("get")
+            .expect("user");
+        assert_eq!(stored.password_hash.as_deref(), Some(hash.as_str()));
+        assert_eq!(stored.logins_count, 2);
     }
 }
