@@ -67,15 +67,17 @@ pub enum GrantError {
 }
 
 /// The token endpoint's success body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenSet {
     /// JWT access token.
     pub access_token: String,
     /// ID token, when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub id_token: Option<String>,
     /// Refresh token, when `offline_access` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: &'static str,
@@ -83,6 +85,7 @@ pub struct TokenSet {
     pub expires_in: u64,
     /// Granted scopes.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub scope: Option<String>,
 }
 

@@ -18,18 +18,21 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum_extra::extract::cookie::SignedCookieJar;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::FamilyRouter as _;
 use super::authorize::views::message_page;
+use super::openapi::tags;
 use super::session;
 use crate::app::AppState;
 use crate::config::{Client, Config};
@@ -41,11 +44,41 @@ use crate::tokens::jwt;
 const HINT_LEEWAY_SECS: u64 = u64::MAX;
 
 /// The logout routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2/logout", get(v2_logout))
-        .route("/oidc/logout", get(oidc_logout_get).post(oidc_logout_post))
-        .method_not_allowed_fallback(super::method_not_allowed)
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(v2_logout))
+        .routes(routes!(oidc_logout_get, oidc_logout_post))
+        .json_method_not_allowed()
+}
+
+/// The query of Auth0's `GET /v2/logout`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct V2LogoutQuery {
+    /// The client whose `allowed_logout_urls` `returnTo` must be in.
+    pub client_id: Option<String>,
+    /// Where to send the browser; compared without query and fragment.
+    #[param(rename = "returnTo")]
+    pub return_to: Option<String>,
+    /// Accepted and ignored (there is no upstream identity provider).
+    pub federated: Option<String>,
+}
+
+/// The parameters of OpenID Connect RP-initiated logout (query of `GET`,
+/// form of `POST /oidc/logout`).
+#[derive(Debug, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct OidcLogoutParams {
+    /// An ID token this tenant signed (expired is fine); names the client.
+    pub id_token_hint: Option<String>,
+    /// Where to send the browser; must equal an allowed logout URL.
+    pub post_logout_redirect_uri: Option<String>,
+    /// The client, when there is no hint (or agreeing with its `aud`).
+    pub client_id: Option<String>,
+    /// Appended to the redirect.
+    pub state: Option<String>,
+    /// Accepted and ignored.
+    pub logout_hint: Option<String>,
 }
 
 /// Where a logout sends the browser.
@@ -216,7 +249,20 @@ fn bad_request() -> Response {
     )
 }
 
-/// `GET /v2/logout`.
+/// Auth0 logout: ends the login session, then returns to `returnTo` if the
+/// client allows it.
+#[utoipa::path(
+    get,
+    path = "/v2/logout",
+    tag = tags::HOSTED_LOGIN,
+    params(V2LogoutQuery),
+    responses(
+        (status = FOUND, description = "Logged out; back to an allowed URL", headers(("location" = String))),
+        (status = OK, description = "Logged out, no URL asked for: the \"you are logged out\" page", body = String, content_type = "text/html"),
+        (status = BAD_REQUEST, description = "Logged out, but the URL or client was refused: the page says why", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "The session could not be ended: an error page", body = String, content_type = "text/html"),
+    )
+)]
 async fn v2_logout(
     State(state): State<AppState>,
     jar: SignedCookieJar,
@@ -233,7 +279,20 @@ async fn v2_logout(
     log_out(&state, jar, target).await
 }
 
-/// `GET /oidc/logout`.
+/// OpenID Connect RP-initiated logout: ends the login session, then
+/// returns to `post_logout_redirect_uri` if the client allows it.
+#[utoipa::path(
+    get,
+    path = "/oidc/logout",
+    tag = tags::HOSTED_LOGIN,
+    params(OidcLogoutParams),
+    responses(
+        (status = FOUND, description = "Logged out; back to an allowed URL", headers(("location" = String))),
+        (status = OK, description = "Logged out, no URL asked for: the \"you are logged out\" page", body = String, content_type = "text/html"),
+        (status = BAD_REQUEST, description = "Logged out, but the URL or client was refused: the page says why", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "The session could not be ended: an error page", body = String, content_type = "text/html"),
+    )
+)]
 async fn oidc_logout_get(
     State(state): State<AppState>,
     jar: SignedCookieJar,
@@ -245,7 +304,19 @@ async fn oidc_logout_get(
     }
 }
 
-/// `POST /oidc/logout` (form parameters).
+/// OpenID Connect RP-initiated logout with form parameters.
+#[utoipa::path(
+    post,
+    path = "/oidc/logout",
+    tag = tags::HOSTED_LOGIN,
+    request_body(content = OidcLogoutParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = FOUND, description = "Logged out; back to an allowed URL", headers(("location" = String))),
+        (status = OK, description = "Logged out, no URL asked for: the \"you are logged out\" page", body = String, content_type = "text/html"),
+        (status = BAD_REQUEST, description = "Logged out, but the URL or client was refused: the page says why", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "The session could not be ended: an error page", body = String, content_type = "text/html"),
+    )
+)]
 async fn oidc_logout_post(
     State(state): State<AppState>,
     jar: SignedCookieJar,

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod logout;
 pub mod management;
 pub mod oauth;
+pub mod openapi;
 pub mod pages;
 pub mod session;
 pub mod signup;
@@ -21,8 +22,11 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
+use crate::config::Config;
+use crate::http::oauth::OAuthErrorBody;
 
 /// Content type of every JSON body we send (what Auth0 sends).
 pub const JSON_UTF8: &str = "application/json; charset=utf-8";
@@ -43,18 +47,42 @@ pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Respon
     }
 }
 
-/// Builds the router with tracing (method and path only: query strings can
-/// carry codes and tokens) and a panic guard that answers JSON 500.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// A JSON response whose object keys come out sorted, at every level: the
+/// order bodies built as `serde_json::Map` always had, kept for the typed
+/// bodies that replaced them (clients and tests see the same bytes).
+pub fn sorted_json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_value(body) {
+        Ok(value) => json_response(status, &value),
+        Err(err) => {
+            tracing::error!(%err, "response serialisation failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Every route with its OpenAPI documentation. Each family registers its
+/// handlers with `utoipa_axum::routes!`, which adds a route and its
+/// `#[utoipa::path]` documentation together, so nothing is served that the
+/// document at `/api/v2/openapi.json` does not describe.
+pub fn documented_routes(config: &Config) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::root())
         .merge(discovery::routes())
+        .merge(openapi::routes())
         .merge(pages::routes())
         .merge(authorize::routes())
         .merge(logout::routes())
-        .merge(signup::routes(&state.config))
-        .merge(oauth::routes(&state.config))
-        .merge(userinfo::routes(&state.config))
-        .merge(management::routes(&state.config))
+        .merge(signup::routes(config))
+        .merge(oauth::routes(config))
+        .merge(userinfo::routes(config))
+        .merge(management::routes(config))
+}
+
+/// Builds the router with tracing (method and path only: query strings can
+/// carry codes and tokens) and a panic guard that answers JSON 500.
+pub fn router(state: AppState) -> Router {
+    let (routes, api) = documented_routes(&state.config).split_for_parts();
+    routes
+        .layer(openapi::Document::new(api, &state.config).into_extension())
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
@@ -65,20 +93,38 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What every family router does once its documented routes are registered.
+pub(crate) trait FamilyRouter {
+    /// Answers a known path asked with another method with the JSON 405.
+    /// Call it *before* the family's layers: axum's router-wide
+    /// `method_not_allowed_fallback` would replace the layered fallbacks and
+    /// so strip CORS from preflight requests.
+    fn json_method_not_allowed(self) -> Self;
+}
+
+impl FamilyRouter for OpenApiRouter<AppState> {
+    fn json_method_not_allowed(self) -> Self {
+        let (routes, api) = self.split_for_parts();
+        OpenApiRouter::with_openapi(api).merge(
+            routes
+                .method_not_allowed_fallback(method_not_allowed)
+                .into(),
+        )
+    }
+}
+
 async fn not_found() -> Response {
     json_response(
         StatusCode::NOT_FOUND,
-        &serde_json::json!({"error": "not_found", "error_description": "Not Found"}),
+        &OAuthErrorBody::new("not_found", "Not Found"),
     )
 }
 
-/// JSON 405. Each sub-router sets it *before* its layers: axum's router-wide
-/// `method_not_allowed_fallback` would replace the layered fallbacks and so
-/// strip CORS from preflight requests.
+/// JSON 405, in the Authentication API's error shape.
 pub(crate) async fn method_not_allowed() -> Response {
     json_response(
         StatusCode::METHOD_NOT_ALLOWED,
-        &serde_json::json!({"error": "method_not_allowed", "error_description": "Method Not Allowed"}),
+        &OAuthErrorBody::new("method_not_allowed", "Method Not Allowed"),
     )
 }
 
@@ -86,6 +132,6 @@ fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     json_response(
         StatusCode::INTERNAL_SERVER_ERROR,
-        &serde_json::json!({"error": "server_error", "error_description": "internal error"}),
+        &OAuthErrorBody::new("server_error", "internal error"),
     )
 }

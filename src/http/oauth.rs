@@ -8,19 +8,22 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::FamilyRouter as _;
+use super::openapi::tags;
 use crate::app::AppState;
 use crate::config::{Client, Config};
 use crate::grants::{self, GrantError, TokenSet, UserGrant};
@@ -32,11 +35,11 @@ const BODY_LIMIT: usize = 64 * 1024;
 const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
 
 /// The token and revocation routes (CORS for clients' web origins: SPAs call them).
-pub fn routes(config: &Config) -> Router<AppState> {
-    Router::new()
-        .route("/oauth/token", post(token))
-        .route("/oauth/revoke", post(revoke))
-        .method_not_allowed_fallback(super::method_not_allowed)
+pub fn routes(config: &Config) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(revoke))
+        .json_method_not_allowed()
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(super::cors::for_web_origins(config))
 }
@@ -84,19 +87,34 @@ impl OAuthError {
     }
 }
 
+/// The Authentication API's error body (RFC 6749 §5.2), also what the
+/// router answers for unknown paths and methods.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthErrorBody {
+    /// Machine code: `invalid_request`, `invalid_client`, `invalid_grant`,
+    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`,
+    /// `access_denied`, `unauthorized`, `too_many_attempts`, `server_error`.
+    pub error: &'static str,
+    /// What went wrong, in words.
+    pub error_description: String,
+}
+
+impl OAuthErrorBody {
+    /// A body with its code and description.
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            error_description: description.into(),
+        }
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            error: &'a str,
-            error_description: &'a str,
-        }
         let mut response = super::json_response(
             self.status,
-            &Body {
-                error: self.error,
-                error_description: &self.description,
-            },
+            &OAuthErrorBody::new(self.error, self.description),
         );
         no_store(response.headers_mut());
         if self.status == StatusCode::UNAUTHORIZED {
@@ -288,6 +306,74 @@ fn form_urlencoded_decode(part: &str) -> Option<String> {
     pairs.into_iter().next().map(|(_, value)| value)
 }
 
+/// The parameters of `POST /oauth/token`, as a form or JSON object (JSON
+/// `null` and empty strings count as absent). Which ones a grant needs is
+/// in each field's description.
+#[derive(Debug, ToSchema)]
+pub struct TokenRequest {
+    /// `authorization_code`, `refresh_token`, `password`,
+    /// `http://auth0.com/oauth/grant-type/password-realm` or `client_credentials`.
+    pub grant_type: String,
+    /// The client (or use HTTP Basic).
+    pub client_id: Option<String>,
+    /// The secret of a confidential client, for `client_secret_post`.
+    pub client_secret: Option<String>,
+    /// `authorization_code`: the code from `/authorize`.
+    pub code: Option<String>,
+    /// `authorization_code`: the redirect URI used at `/authorize`.
+    pub redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier.
+    pub code_verifier: Option<String>,
+    /// `refresh_token`: the refresh token.
+    pub refresh_token: Option<String>,
+    /// `password` grants: the email or username.
+    pub username: Option<String>,
+    /// `password` grants: the password.
+    pub password: Option<String>,
+    /// `password-realm`: the connection; default the client's first.
+    pub realm: Option<String>,
+    /// Space-separated scopes.
+    pub scope: Option<String>,
+    /// The API the access token is for; required for `client_credentials`.
+    pub audience: Option<String>,
+}
+
+/// The parameters of `POST /oauth/revoke`, as a form or JSON object.
+#[derive(Debug, ToSchema)]
+pub struct RevokeRequest {
+    /// The refresh token to revoke (with its whole grant).
+    pub token: String,
+    /// The client (or use HTTP Basic).
+    pub client_id: Option<String>,
+    /// The secret of a confidential client, for `client_secret_post`.
+    pub client_secret: Option<String>,
+}
+
+/// Issues tokens: authorization code (with PKCE), refresh token (rotated,
+/// with reuse detection), password, password-realm and client credentials.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = tags::AUTHENTICATION,
+    request_body(content(
+        (TokenRequest = "application/x-www-form-urlencoded"),
+        (TokenRequest = "application/json"),
+    )),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = OK, description = "The tokens", body = TokenSet,
+            headers(("cache-control" = String, description = "no-store"))),
+        (status = BAD_REQUEST, description = "Malformed request (`invalid_request`) or unknown grant type (`unsupported_grant_type`)", body = OAuthErrorBody,
+            example = json!({"error": "unsupported_grant_type", "error_description": "Unsupported grant type: implicit"})),
+        (status = UNAUTHORIZED, description = "Client authentication failed (`invalid_client`), or the user is blocked (`unauthorized`)", body = OAuthErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = FORBIDDEN, description = "A refused grant: wrong credentials or code (`invalid_grant`), grant type not allowed for the client (`unauthorized_client`), scope not granted (`invalid_scope`), unknown audience (`access_denied`)", body = OAuthErrorBody,
+            example = json!({"error": "invalid_grant", "error_description": "Wrong email or password."})),
+        (status = PAYLOAD_TOO_LARGE, description = "The body is over 64 KiB (`invalid_request`)", body = OAuthErrorBody),
+        (status = TOO_MANY_REQUESTS, description = "Too many failed logins for this user from this address (`too_many_attempts`)", body = OAuthErrorBody),
+        (status = INTERNAL_SERVER_ERROR, description = "`server_error`", body = OAuthErrorBody),
+    )
+)]
 async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -395,6 +481,25 @@ async fn token(
     Ok(response)
 }
 
+/// Revokes a refresh token and every token of its grant (RFC 7009).
+/// Unknown tokens are not an error.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = tags::AUTHENTICATION,
+    request_body(content(
+        (RevokeRequest = "application/x-www-form-urlencoded"),
+        (RevokeRequest = "application/json"),
+    )),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = OK, description = "Revoked (or unknown); empty body"),
+        (status = BAD_REQUEST, description = "Malformed request (`invalid_request`)", body = OAuthErrorBody),
+        (status = UNAUTHORIZED, description = "Client authentication failed (`invalid_client`)", body = OAuthErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = INTERNAL_SERVER_ERROR, description = "`server_error`", body = OAuthErrorBody),
+    )
+)]
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,

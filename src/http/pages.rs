@@ -4,12 +4,14 @@
 //! slipped past askama's escaping still could not run.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::FamilyRouter as _;
+use super::openapi::tags;
 use crate::app::AppState;
 
 /// The one stylesheet, compiled into the binary.
@@ -19,11 +21,11 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Page routes and their assets.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(index))
-        .route("/assets/claimset.css", get(stylesheet))
-        .method_not_allowed_fallback(super::method_not_allowed)
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(stylesheet))
+        .json_method_not_allowed()
 }
 
 /// Renders a template as an HTML response with the security headers.
@@ -62,6 +64,16 @@ struct IndexPage<'a> {
     connections: Vec<&'a str>,
 }
 
+/// The landing page: what runs here and where its documents are.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = tags::HOSTED_LOGIN,
+    responses(
+        (status = OK, description = "The landing page", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "The page could not be rendered"),
+    )
+)]
 async fn index(State(state): State<AppState>) -> Response {
     let issuer = state.config.issuer.as_str();
     render(
@@ -81,6 +93,15 @@ async fn index(State(state): State<AppState>) -> Response {
     )
 }
 
+/// The hosted pages' one stylesheet.
+#[utoipa::path(
+    get,
+    path = "/assets/claimset.css",
+    tag = tags::HOSTED_LOGIN,
+    responses(
+        (status = OK, description = "The stylesheet", body = String, content_type = "text/css"),
+    )
+)]
 async fn stylesheet() -> Response {
     (
         [

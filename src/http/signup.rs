@@ -4,16 +4,19 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::FamilyRouter as _;
+use super::openapi::tags;
 use crate::accounts;
 use crate::app::AppState;
 use crate::config::Config;
@@ -25,14 +28,45 @@ use crate::rate_limit::RateLimitInfo;
 pub const SIGNUP_BODY_LIMIT: usize = 64 * 1024;
 
 /// The signup route with its body limit and browser CORS.
-pub fn routes(config: &Config) -> Router<AppState> {
-    Router::new()
-        .route("/dbconnections/signup", post(signup))
-        .method_not_allowed_fallback(super::method_not_allowed)
+pub fn routes(config: &Config) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .json_method_not_allowed()
         .layer(DefaultBodyLimit::max(SIGNUP_BODY_LIMIT))
         .layer(super::cors::for_web_origins(config))
 }
 
+/// Signs a user up to a database connection (Auth0's
+/// `/dbconnections/signup`).
+///
+/// The body is JSON (what the SDKs send) or a form; `user_metadata` is
+/// held to the signup limits. Duplicates answer `user_exists` /
+/// `username_exists`, or `invalid_signup` on connections with
+/// `generic_signup_errors`.
+#[utoipa::path(
+    post,
+    path = "/dbconnections/signup",
+    tag = tags::AUTHENTICATION,
+    request_body(content(
+        (SignupBody = "application/json"),
+        (SignupBody = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = OK, description = "The user was created (and is on disk)", body = SignupResponse,
+            headers(
+                ("x-ratelimit-limit" = u64, description = "Signups allowed per minute from this address"),
+                ("x-ratelimit-remaining" = u64, description = "Signups left in the window"),
+                ("x-ratelimit-reset" = u64, description = "When the window refills (Unix seconds)"),
+            )),
+        (status = BAD_REQUEST, description = "Invalid or duplicate signup (`invalid_signup`, `user_exists`, `username_exists`) or a password the policy refuses (`invalid_password`)", body = DbConnectionsErrorBody,
+            example = json!({"name": "BadRequestError", "code": "user_exists", "description": "The user already exists.", "statusCode": 400})),
+        (status = PAYLOAD_TOO_LARGE, description = "The body is over 64 KiB (`request_too_large`)", body = DbConnectionsErrorBody),
+        (status = UNSUPPORTED_MEDIA_TYPE, description = "Neither JSON nor a form (`unsupported_media_type`)", body = DbConnectionsErrorBody),
+        (status = TOO_MANY_REQUESTS, description = "Too many signups from this address (`too_many_requests`)", body = DbConnectionsErrorBody,
+            headers(("retry-after" = u64, description = "Seconds until a signup is allowed again"))),
+        (status = INTERNAL_SERVER_ERROR, description = "The store or hashing failed (`server_error`)", body = DbConnectionsErrorBody),
+    )
+)]
 async fn signup(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -99,7 +133,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<SignupRequest, DbConne
             name: "UnsupportedMediaTypeError",
             message: None,
             code: "unsupported_media_type",
-            description: Value::String(format!(
+            description: ErrorDescription::Text(format!(
                 "Content-Type {essence:?} is not supported; send application/json"
             )),
             policy: None,
@@ -109,28 +143,75 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<SignupRequest, DbConne
     }
 }
 
+/// The signup request, as JSON or form fields. Unknown fields are ignored
+/// (auth0.js adds `state`, `captcha`).
+// Read field by field by `SignupRequest::from_json` / `from_form`, so each
+// problem gets Auth0's own error; this type documents what they read.
+#[derive(Debug, ToSchema)]
+pub struct SignupBody {
+    /// The application signing the user up.
+    pub client_id: String,
+    /// A database connection enabled for the client.
+    pub connection: String,
+    /// Email address.
+    pub email: String,
+    /// Password, checked against the connection's policy.
+    pub password: String,
+    /// Username, for connections that require one.
+    pub username: Option<String>,
+    /// OIDC `given_name`.
+    pub given_name: Option<String>,
+    /// OIDC `family_name`.
+    pub family_name: Option<String>,
+    /// OIDC `name`; the email when absent.
+    pub name: Option<String>,
+    /// OIDC `nickname`; the email's local part when absent.
+    pub nickname: Option<String>,
+    /// OIDC `picture` (http or https URL).
+    pub picture: Option<String>,
+    /// String properties, within the signup limits (JSON bodies only).
+    pub user_metadata: Option<Map<String, Value>>,
+}
+
 /// Auth0's 200 body: the bare id, the (lower-cased) email, `email_verified`,
 /// and the optional fields exactly as they were supplied.
-#[derive(Debug, Serialize)]
-struct SignupResponse {
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupResponse {
+    /// The user id without its `auth0|` prefix (24 lowercase hex digits).
     #[serde(rename = "_id")]
-    id: String,
-    email: String,
-    email_verified: bool,
+    pub id: String,
+    /// The email, lower-cased.
+    pub email: String,
+    /// Always false: claimset sends no verification mail.
+    pub email_verified: bool,
+    /// As supplied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    username: Option<String>,
+    #[schema(nullable = false)]
+    pub username: Option<String>,
+    /// As supplied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    given_name: Option<String>,
+    #[schema(nullable = false)]
+    pub given_name: Option<String>,
+    /// As supplied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    family_name: Option<String>,
+    #[schema(nullable = false)]
+    pub family_name: Option<String>,
+    /// As supplied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    #[schema(nullable = false)]
+    pub name: Option<String>,
+    /// As supplied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    nickname: Option<String>,
+    #[schema(nullable = false)]
+    pub nickname: Option<String>,
+    /// As supplied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    picture: Option<String>,
+    #[schema(nullable = false)]
+    pub picture: Option<String>,
+    /// As supplied; absent when empty.
     #[serde(skip_serializing_if = "Map::is_empty")]
-    user_metadata: Map<String, Value>,
+    pub user_metadata: Map<String, Value>,
 }
 
 impl SignupResponse {
@@ -155,20 +236,91 @@ impl SignupResponse {
 #[derive(Debug)]
 pub struct DbConnectionsError(Box<ErrorBody>);
 
-/// The `/dbconnections/*` error body. Field order follows Auth0's.
-#[derive(Debug, Serialize)]
+/// A `/dbconnections/*` error: its status, body fields and rate-limit headers.
+#[derive(Debug)]
 struct ErrorBody {
-    #[serde(skip)]
     status: StatusCode,
     name: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'static str>,
     code: &'static str,
-    description: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    description: ErrorDescription,
     policy: Option<String>,
-    #[serde(skip)]
     rate_limit: Option<RateLimitInfo>,
+}
+
+/// The `/dbconnections/*` error body, what every Auth0 SDK parses for this
+/// endpoint. Field order follows Auth0's.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DbConnectionsErrorBody {
+    /// Error class: `BadRequestError`, `PasswordStrengthError`,
+    /// `TooManyRequestsError`, …
+    pub name: &'static str,
+    /// A short summary, for password errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub message: Option<&'static str>,
+    /// Machine code: `invalid_signup`, `user_exists`, `username_exists`,
+    /// `invalid_password`, `too_many_requests`, …
+    pub code: &'static str,
+    /// What went wrong.
+    pub description: ErrorDescription,
+    /// The connection's password policy as a bullet list, for a weak password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub policy: Option<String>,
+    /// The HTTP status again.
+    #[serde(rename = "statusCode")]
+    pub status_code: u16,
+}
+
+/// The `description` of a `/dbconnections/*` error: a sentence, or for a
+/// too-weak password password-sheriff's report of every rule.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ErrorDescription {
+    /// What went wrong, in words.
+    Text(String),
+    /// password-sheriff's `missing()` (built by `domain::password_policy`).
+    #[schema(value_type = PasswordReport)]
+    PasswordReport(Value),
+}
+
+/// password-sheriff's report on a refused password.
+#[derive(Debug, ToSchema)]
+pub struct PasswordReport {
+    /// Each rule of the policy, in order.
+    pub rules: Vec<PasswordRuleReport>,
+    /// Always false (the password was refused).
+    pub verified: bool,
+}
+
+/// One password rule and whether the password met it.
+#[derive(Debug, ToSchema)]
+pub struct PasswordRuleReport {
+    /// `nonEmpty`, `lengthAtLeast`, `shouldContain`, `containsAtLeast`, `identicalChars`.
+    pub code: String,
+    /// Text with `%d` / `%s` placeholders.
+    pub message: String,
+    /// Values of the placeholders.
+    #[schema(nullable = false)]
+    pub format: Option<Vec<Value>>,
+    /// Character classes, for the `contain` rules.
+    #[schema(nullable = false)]
+    pub items: Option<Vec<PasswordRuleItem>>,
+    /// Whether the password met the rule.
+    pub verified: bool,
+}
+
+/// A character class of a `contain` rule.
+#[derive(Debug, ToSchema)]
+pub struct PasswordRuleItem {
+    /// `lowerCase`, `upperCase`, `numbers`, `specialCharacters`.
+    pub code: String,
+    /// Its description.
+    pub message: String,
+    /// Whether the password has such characters.
+    pub verified: bool,
 }
 
 impl From<ErrorBody> for DbConnectionsError {
@@ -184,7 +336,7 @@ impl ErrorBody {
             name: "BadRequestError",
             message: None,
             code: "invalid_signup",
-            description: Value::String(description),
+            description: ErrorDescription::Text(description),
             policy: None,
             rate_limit: None,
         }
@@ -203,7 +355,7 @@ impl DbConnectionsError {
                 name: "PayloadTooLargeError",
                 message: None,
                 code: "request_too_large",
-                description: Value::String(format!(
+                description: ErrorDescription::Text(format!(
                     "Request body must be at most {SIGNUP_BODY_LIMIT} bytes"
                 )),
                 policy: None,
@@ -241,7 +393,7 @@ impl From<SignupError> for ErrorBody {
                 name: "PasswordStrengthError",
                 message: Some("Password is too weak"),
                 code: "invalid_password",
-                description,
+                description: ErrorDescription::PasswordReport(description),
                 policy: Some(policy),
                 ..Self::bad_request(String::new())
             },
@@ -249,7 +401,7 @@ impl From<SignupError> for ErrorBody {
                 name: "PasswordStrengthError",
                 message: Some("Password is too long"),
                 code: "invalid_password",
-                description: Value::String(format!(
+                description: ErrorDescription::Text(format!(
                     "Password must be at most {max_bytes} bytes long"
                 )),
                 ..Self::bad_request(String::new())
@@ -284,17 +436,14 @@ impl From<SignupError> for ErrorBody {
 impl IntoResponse for DbConnectionsError {
     fn into_response(self) -> Response {
         let error = *self.0;
-        #[derive(Serialize)]
-        struct Body<'a> {
-            #[serde(flatten)]
-            error: &'a ErrorBody,
-            #[serde(rename = "statusCode")]
-            status_code: u16,
-        }
         let mut response = super::json_response(
             error.status,
-            &Body {
-                error: &error,
+            &DbConnectionsErrorBody {
+                name: error.name,
+                message: error.message,
+                code: error.code,
+                description: error.description,
+                policy: error.policy,
                 status_code: error.status.as_u16(),
             },
         );

@@ -4,14 +4,18 @@
 //! A refused token gets 401 with a plain-text `Unauthorized` body and a
 //! `WWW-Authenticate` header, which is what Auth0 clients actually observe.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::FamilyRouter as _;
+use super::openapi::tags;
 use crate::app::AppState;
 use crate::config::{ClaimTarget, Config};
 use crate::domain::claims::{mapped_claims, standard_claims};
@@ -22,10 +26,10 @@ use crate::tokens::jwt::{self, VerifyError};
 const LEEWAY_SECS: u64 = 60;
 
 /// The userinfo route (CORS for clients' web origins).
-pub fn routes(config: &Config) -> Router<AppState> {
-    Router::new()
-        .route("/userinfo", get(userinfo_get).post(userinfo_post))
-        .method_not_allowed_fallback(super::method_not_allowed)
+pub fn routes(config: &Config) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(userinfo_get, userinfo_post))
+        .json_method_not_allowed()
         .layer(super::cors::for_web_origins(config))
 }
 
@@ -57,6 +61,61 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The `/userinfo` body: `sub`, the standard claims the token's scopes
+/// allow, and the tenant's namespaced metadata claims. Kept as a map: the
+/// claim names depend on the configuration.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = UserInfoClaims)]
+pub struct UserInfo(Map<String, Value>);
+
+/// The claims `/userinfo` may answer with; more properties are the
+/// tenant's metadata claims (`<namespace><property>`, any JSON value).
+#[derive(Debug, ToSchema)]
+pub struct UserInfoClaims {
+    /// The user id.
+    pub sub: String,
+    /// `profile` scope.
+    #[schema(nullable = false)]
+    pub name: Option<String>,
+    /// `profile` scope.
+    #[schema(nullable = false)]
+    pub nickname: Option<String>,
+    /// `profile` scope, when set.
+    #[schema(nullable = false)]
+    pub given_name: Option<String>,
+    /// `profile` scope, when set.
+    #[schema(nullable = false)]
+    pub family_name: Option<String>,
+    /// `profile` scope, when set.
+    #[schema(nullable = false)]
+    pub picture: Option<String>,
+    /// `profile` scope (ISO 8601).
+    #[schema(nullable = false)]
+    pub updated_at: Option<String>,
+    /// `email` scope.
+    #[schema(nullable = false)]
+    pub email: Option<String>,
+    /// `email` scope.
+    #[schema(nullable = false)]
+    pub email_verified: Option<bool>,
+}
+
+/// The user's claims for an access token with the `openid` scope, read
+/// from the store now (a metadata change shows without a new login).
+#[utoipa::path(
+    get,
+    path = "/userinfo",
+    tag = tags::AUTHENTICATION,
+    security(("access_token" = [])),
+    responses(
+        (status = OK, description = "The claims", body = UserInfo,
+            headers(("cache-control" = String, description = "no-store"))),
+        (status = UNAUTHORIZED, description = "Missing, invalid, expired or revoked token, no `openid` scope, or a deleted user; the reason is in `WWW-Authenticate`", body = String, content_type = "text/plain",
+            headers(("www-authenticate" = String, description = "`Bearer realm=\"Users\", error=\"invalid_token\", error_description=\"…\"`")),
+            example = "Unauthorized"),
+    )
+)]
 async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match bearer(&headers) {
         Some(token) => respond(&state, token).await,
@@ -64,7 +123,22 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
     }
 }
 
-/// POST also takes the token as the `access_token` form field (RFC 6750 §2.2).
+/// The user's claims, as `GET /userinfo`; the token may also come as the
+/// `access_token` form field (RFC 6750 §2.2).
+#[utoipa::path(
+    post,
+    path = "/userinfo",
+    tag = tags::AUTHENTICATION,
+    security(("access_token" = [])),
+    request_body(content = Option<AccessTokenForm>, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = OK, description = "The claims", body = UserInfo,
+            headers(("cache-control" = String, description = "no-store"))),
+        (status = UNAUTHORIZED, description = "Missing, invalid, expired or revoked token, no `openid` scope, or a deleted user; the reason is in `WWW-Authenticate`", body = String, content_type = "text/plain",
+            headers(("www-authenticate" = String, description = "`Bearer realm=\"Users\", error=\"invalid_token\", error_description=\"…\"`")),
+            example = "Unauthorized"),
+    )
+)]
 async fn userinfo_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(token) = bearer(&headers) {
         return respond(&state, token).await;
@@ -92,7 +166,14 @@ async fn respond(state: &AppState, token: &str) -> Response {
     }
 }
 
-async fn claims_for(state: &AppState, token: &str) -> Result<Value, Unauthorized> {
+/// The token of `POST /userinfo` without an `Authorization` header.
+#[derive(Debug, ToSchema)]
+pub struct AccessTokenForm {
+    /// The access token.
+    pub access_token: String,
+}
+
+async fn claims_for(state: &AppState, token: &str) -> Result<UserInfo, Unauthorized> {
     let config = &state.config;
     let ring = state.keys.ring();
     let claims = jwt::verify(
@@ -150,5 +231,5 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Unauthorized
     ) {
         body.entry(name).or_insert(value);
     }
-    Ok(Value::Object(body))
+    Ok(UserInfo(body))
 }

@@ -38,20 +38,23 @@ pub mod views;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum_extra::extract::cookie::SignedCookieJar;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::views::{
     FormPostPage, LoginView, SignupView, WebMessagePage, expired_page, field_input_name,
     internal_error_page, message_page, render_login, render_signup,
 };
+use super::FamilyRouter as _;
+use super::openapi::tags;
 use super::pages::render;
 use super::session;
 use crate::accounts;
@@ -73,13 +76,87 @@ use crate::store::GrantKind;
 const FORM_BODY_LIMIT: usize = 64 * 1024;
 
 /// `/authorize` and the hosted login and signup pages.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/authorize", get(authorize))
-        .route("/u/login", get(login_page).post(login_submit))
-        .route("/u/signup", get(signup_page).post(signup_submit))
-        .method_not_allowed_fallback(super::method_not_allowed)
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(authorize))
+        .routes(routes!(login_page, login_submit))
+        .routes(routes!(signup_page, signup_submit))
+        .json_method_not_allowed()
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+}
+
+/// The query of `GET /authorize` (OpenID Connect's authorization request
+/// with Auth0's extensions).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuthorizeQuery {
+    /// A configured client.
+    pub client_id: String,
+    /// One of the client's `redirect_uris`, exactly.
+    pub redirect_uri: String,
+    /// `code` (the only flow).
+    pub response_type: String,
+    /// `query` (default), `form_post` or `web_message`.
+    pub response_mode: Option<String>,
+    /// Space-separated scopes; default `openid`.
+    pub scope: Option<String>,
+    /// Sent back unchanged with the answer.
+    pub state: Option<String>,
+    /// Copied into the ID token.
+    pub nonce: Option<String>,
+    /// PKCE challenge; required for public clients.
+    pub code_challenge: Option<String>,
+    /// `S256`.
+    pub code_challenge_method: Option<String>,
+    /// `none`, `login` (or `consent`, `select_account`, ignored).
+    pub prompt: Option<String>,
+    /// Longest acceptable age of the login session, in seconds.
+    pub max_age: Option<u64>,
+    /// A database connection enabled for the client.
+    pub connection: Option<String>,
+    /// The API the access token is for.
+    pub audience: Option<String>,
+    /// `signup` shows the signup page instead of the login page.
+    pub screen_hint: Option<String>,
+    /// Prefills the email or username.
+    pub login_hint: Option<String>,
+}
+
+/// The query of the hosted pages.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The login transaction `/authorize` started.
+    pub tx: String,
+}
+
+/// The login form the hosted login page posts.
+#[derive(Debug, ToSchema)]
+pub struct LoginForm {
+    /// The login transaction (hidden input).
+    pub tx: String,
+    /// Anti-CSRF value (hidden input); must match the `claimset_tx` cookie.
+    pub csrf: String,
+    /// Email, or username where the connection has usernames.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// The signup form the hosted signup page posts. The connection's extra
+/// `signup_fields` come as more inputs, named after the field.
+#[derive(Debug, ToSchema)]
+pub struct SignupForm {
+    /// The login transaction (hidden input).
+    pub tx: String,
+    /// Anti-CSRF value (hidden input); must match the `claimset_tx` cookie.
+    pub csrf: String,
+    /// Email address.
+    pub email: String,
+    /// Username, when the connection requires one.
+    pub username: Option<String>,
+    /// The password.
+    pub password: String,
 }
 
 /// Whether a live session can answer a request without a page: recent
@@ -242,7 +319,27 @@ fn parse_pairs(text: &[u8]) -> Option<Vec<(String, String)>> {
     serde_urlencoded::from_bytes(text).ok()
 }
 
-/// `GET /authorize`.
+/// Starts a login (OpenID Connect authorization request).
+///
+/// A live session that satisfies the request answers at once; otherwise
+/// the hosted login page (or signup page with `screen_hint=signup`) is
+/// shown. The client gets its answer (`code` and `state`, or `error`,
+/// `error_description` and `state`) in its response mode: a 302 to the
+/// redirect URI (`query`), or a page that posts (`form_post`) or
+/// `postMessage`s (`web_message`) it. An unknown client or unregistered
+/// redirect URI gets an HTML error page, never a redirect.
+#[utoipa::path(
+    get,
+    path = "/authorize",
+    tag = tags::HOSTED_LOGIN,
+    params(AuthorizeQuery),
+    responses(
+        (status = OK, description = "The login or signup page, or the answer page of `form_post` / `web_message`", body = String, content_type = "text/html"),
+        (status = FOUND, description = "The answer, to the redirect URI (`query` mode)", headers(("location" = String))),
+        (status = BAD_REQUEST, description = "Unknown client, unregistered redirect URI or unreadable query: an error page", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "An error page", body = String, content_type = "text/html"),
+    )
+)]
 async fn authorize(
     State(state): State<AppState>,
     jar: SignedCookieJar,
@@ -456,7 +553,18 @@ fn tx_param(query: Option<String>) -> Option<String> {
     first(&pairs, "tx").map(str::to_owned)
 }
 
-/// `GET /u/login?tx=…`: the login page of a transaction (linked from signup).
+/// The login page of a login transaction (linked from the signup page).
+#[utoipa::path(
+    get,
+    path = "/u/login",
+    tag = tags::HOSTED_LOGIN,
+    params(PageQuery),
+    responses(
+        (status = OK, description = "The page", body = String, content_type = "text/html"),
+        (status = BAD_REQUEST, description = "Unknown or expired transaction: an error page", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "An error page", body = String, content_type = "text/html"),
+    )
+)]
 async fn login_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let tx_id = tx_param(query);
     let flow = match load_flow(&state, tx_id.as_deref()).await {
@@ -478,7 +586,18 @@ async fn login_page(State(state): State<AppState>, RawQuery(query): RawQuery) ->
     )
 }
 
-/// `GET /u/signup?tx=…`: the signup page of a transaction.
+/// The signup page of a login transaction.
+#[utoipa::path(
+    get,
+    path = "/u/signup",
+    tag = tags::HOSTED_LOGIN,
+    params(PageQuery),
+    responses(
+        (status = OK, description = "The page", body = String, content_type = "text/html"),
+        (status = BAD_REQUEST, description = "Unknown or expired transaction: an error page", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "An error page", body = String, content_type = "text/html"),
+    )
+)]
 async fn signup_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let tx_id = tx_param(query);
     let flow = match load_flow(&state, tx_id.as_deref()).await {
@@ -495,7 +614,21 @@ async fn signup_page(State(state): State<AppState>, RawQuery(query): RawQuery) -
     )
 }
 
-/// `POST /u/login`.
+/// Submits the hosted login form.
+#[utoipa::path(
+    post,
+    path = "/u/login",
+    tag = tags::HOSTED_LOGIN,
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = OK, description = "The form again with what to correct, or the answer page of `form_post` / `web_message`", body = String, content_type = "text/html"),
+        (status = FOUND, description = "Done: the answer, to the client's redirect URI (`query` mode); the session cookie is set", headers(("location" = String), ("set-cookie" = String))),
+        (status = BAD_REQUEST, description = "Unreadable form, or an expired transaction: an error page", body = String, content_type = "text/html"),
+        (status = FORBIDDEN, description = "The form does not belong to this browser's login (CSRF check): an error page", body = String, content_type = "text/html"),
+        (status = TOO_MANY_REQUESTS, description = "Too many failed logins for this user from this address: the form with the reason", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "An error page", body = String, content_type = "text/html"),
+    )
+)]
 async fn login_submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -575,7 +708,21 @@ async fn login_submit(
     }
 }
 
-/// `POST /u/signup`.
+/// Submits the hosted signup form; success logs the new user in.
+#[utoipa::path(
+    post,
+    path = "/u/signup",
+    tag = tags::HOSTED_LOGIN,
+    request_body(content = SignupForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = OK, description = "The form again with what to correct, or the answer page of `form_post` / `web_message`", body = String, content_type = "text/html"),
+        (status = FOUND, description = "Done: the answer, to the client's redirect URI (`query` mode); the session cookie is set", headers(("location" = String), ("set-cookie" = String))),
+        (status = BAD_REQUEST, description = "The form again with what to correct, or an error page", body = String, content_type = "text/html"),
+        (status = FORBIDDEN, description = "The form does not belong to this browser's login (CSRF check): an error page", body = String, content_type = "text/html"),
+        (status = TOO_MANY_REQUESTS, description = "Too many signups from this address: an error page", body = String, content_type = "text/html"),
+        (status = INTERNAL_SERVER_ERROR, description = "An error page", body = String, content_type = "text/html"),
+    )
+)]
 async fn signup_submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

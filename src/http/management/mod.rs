@@ -9,12 +9,13 @@ pub mod clients;
 pub mod user_blocks;
 pub mod users;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::config::Config;
@@ -25,8 +26,8 @@ use crate::tokens::jwt;
 const LEEWAY_SECS: u64 = 60;
 
 /// The Management API routes.
-pub fn routes(config: &Config) -> Router<AppState> {
-    Router::new()
+pub fn routes(config: &Config) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(user_blocks::routes())
         .merge(users::routes(config))
         .merge(clients::routes())
@@ -79,23 +80,34 @@ impl ManagementError {
     }
 }
 
+/// The Management API's (Boom-style) error body, what node-auth0 and
+/// auth0-python parse.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementErrorBody {
+    /// The HTTP status.
+    #[serde(rename = "statusCode")]
+    pub status_code: u16,
+    /// The HTTP reason phrase (`Bad Request`, `Not Found`, …).
+    pub error: &'static str,
+    /// What went wrong, in words.
+    pub message: String,
+    /// Machine code, when there is one: `invalid_body`, `invalid_uri`,
+    /// `invalid_query_string`, `insufficient_scope`, `inexistent_user`,
+    /// `inexistent_client`, `auth0_idp_error`, `conflict`.
+    #[serde(rename = "errorCode", skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error_code: Option<&'static str>,
+}
+
 impl IntoResponse for ManagementError {
     fn into_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            #[serde(rename = "statusCode")]
-            status_code: u16,
-            error: &'a str,
-            message: &'a str,
-            #[serde(rename = "errorCode", skip_serializing_if = "Option::is_none")]
-            error_code: Option<&'a str>,
-        }
         let mut response = super::json_response(
             self.status,
-            &Body {
+            &ManagementErrorBody {
                 status_code: self.status.as_u16(),
                 error: self.status.canonical_reason().unwrap_or("Error"),
-                message: &self.message,
+                message: self.message,
                 error_code: self.error_code,
             },
         );

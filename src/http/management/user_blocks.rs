@@ -1,22 +1,41 @@
 //! `DELETE /api/v2/user-blocks/{id}`: lifts the brute-force blocks of a
 //! user (every IP), as an administrator does in Auth0.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::delete;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ManagementError, ManagementToken, check_user_id};
+use super::{ManagementError, ManagementErrorBody, ManagementToken, check_user_id};
 use crate::app::AppState;
+use crate::http::FamilyRouter as _;
+use crate::http::openapi::tags;
 
 /// The user-blocks route.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/user-blocks/{id}", delete(unblock))
-        .method_not_allowed_fallback(crate::http::method_not_allowed)
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(unblock))
+        .json_method_not_allowed()
 }
 
+/// Lifts the brute-force blocks of a user, from every address.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/user-blocks/{id}",
+    tag = tags::MANAGEMENT,
+    params(("id" = String, Path, description = "The user id (`auth0|…`)")),
+    security(("management_token" = ["update:users"])),
+    responses(
+        (status = NO_CONTENT, description = "The blocks are lifted (or there were none)"),
+        (status = BAD_REQUEST, description = "The id is not `provider|id` (`invalid_uri`)", body = ManagementErrorBody),
+        (status = UNAUTHORIZED, description = "Missing, invalid or expired token", body = ManagementErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = FORBIDDEN, description = "The token lacks `update:users` (`insufficient_scope`)", body = ManagementErrorBody),
+        (status = NOT_FOUND, description = "No such user (`inexistent_user`)", body = ManagementErrorBody),
+        (status = INTERNAL_SERVER_ERROR, description = "The store failed", body = ManagementErrorBody),
+    )
+)]
 async fn unblock(
     State(state): State<AppState>,
     token: ManagementToken,

@@ -4,36 +4,36 @@
 //! Machine tokens need the `*:users` scopes; a user's own token with
 //! `read:current_user` may read only that user.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ManagementError, ManagementToken, check_user_id};
+use super::{ManagementError, ManagementErrorBody, ManagementToken, check_user_id};
 use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::management::{self as rules, BodyError};
 use crate::domain::search::{self, SearchOptions};
 use crate::domain::user::{DATABASE_PROVIDER_PREFIX, User, new_database_user_id, now_iso};
 use crate::grants::unix_now;
-use crate::http::json_response;
+use crate::http::openapi::tags;
+use crate::http::{FamilyRouter as _, json_response, sorted_json_response};
 use crate::store::StoreError;
 use crate::user_search::{self, MAX_REACHABLE, SearchRequest};
 
 /// The users routes; bodies may carry up to the tenant's metadata cap.
-pub fn routes(config: &Config) -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/users", get(list_users).post(create_user))
-        .route(
-            "/api/v2/users/{id}",
-            get(get_user).delete(delete_user).patch(patch_user),
-        )
-        .route("/api/v2/users-by-email", get(users_by_email))
-        .method_not_allowed_fallback(crate::http::method_not_allowed)
+pub fn routes(config: &Config) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, delete_user, patch_user))
+        .routes(routes!(users_by_email))
+        .json_method_not_allowed()
         .layer(DefaultBodyLimit::max(
             config
                 .management
@@ -45,61 +45,303 @@ pub fn routes(config: &Config) -> Router<AppState> {
 /// Auth0's user body. Optional fields appear only when set, as in Auth0
 /// (`blocked` only when true, metadata only when not empty, login
 /// statistics only after a login). The password hash never appears.
-pub fn user_body(user: &User) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("user_id".into(), json!(user.user_id));
-    body.insert("email".into(), json!(user.email));
-    body.insert("email_verified".into(), json!(user.email_verified));
-    if let Some(username) = &user.username {
-        body.insert("username".into(), json!(username));
-    }
-    body.insert("name".into(), json!(user.name));
-    body.insert("nickname".into(), json!(user.nickname));
-    for (key, value) in [
-        ("given_name", &user.given_name),
-        ("family_name", &user.family_name),
-        ("picture", &user.picture),
-    ] {
-        if let Some(value) = value {
-            body.insert(key.into(), json!(value));
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserBody {
+    /// `auth0|` and 24 lowercase hex digits (or the id given at creation).
+    pub user_id: String,
+    /// Lower-cased email.
+    pub email: String,
+    /// Whether the email is verified.
+    pub email_verified: bool,
+    /// Username, on connections that have them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub username: Option<String>,
+    /// Full name; the email unless set.
+    pub name: String,
+    /// Nickname; the email's local part unless set.
+    pub nickname: String,
+    /// Given name, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub given_name: Option<String>,
+    /// Family name, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub family_name: Option<String>,
+    /// Picture URL, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub picture: Option<String>,
+    /// ISO 8601 creation time.
+    pub created_at: String,
+    /// ISO 8601 time of the last change.
+    pub updated_at: String,
+    /// The user's one identity: its database connection.
+    pub identities: Vec<Identity>,
+    /// Data the user may edit; absent when empty.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub user_metadata: Map<String, Value>,
+    /// Data only administrators edit; absent when empty.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub app_metadata: Map<String, Value>,
+    /// Present (and true) only for blocked users.
+    #[serde(skip_serializing_if = "is_false")]
+    pub blocked: bool,
+    /// ISO 8601 time of the last login, once there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub last_login: Option<String>,
+    /// Address of the last login, once there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub last_ip: Option<String>,
+    /// Number of logins, once there was one.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub logins_count: u64,
+}
+
+/// An identity of a user: always the database connection it belongs to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// The connection name.
+    pub connection: String,
+    /// The user id without its `auth0|` prefix.
+    pub user_id: String,
+    /// Always `auth0`.
+    pub provider: &'static str,
+    /// Always false.
+    #[serde(rename = "isSocial")]
+    pub is_social: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            user_id: user.user_id.clone(),
+            email: user.email.clone(),
+            email_verified: user.email_verified,
+            username: user.username.clone(),
+            name: user.name.clone(),
+            nickname: user.nickname.clone(),
+            given_name: user.given_name.clone(),
+            family_name: user.family_name.clone(),
+            picture: user.picture.clone(),
+            created_at: user.created_at.clone(),
+            updated_at: user.updated_at.clone(),
+            identities: vec![Identity {
+                connection: user.connection.clone(),
+                user_id: user.bare_id().to_owned(),
+                provider: "auth0",
+                is_social: false,
+            }],
+            user_metadata: user.user_metadata.clone(),
+            app_metadata: user.app_metadata.clone(),
+            blocked: user.blocked,
+            last_login: user.last_login.clone(),
+            last_ip: user.last_ip.clone(),
+            logins_count: user.logins_count,
         }
     }
-    body.insert("created_at".into(), json!(user.created_at));
-    body.insert("updated_at".into(), json!(user.updated_at));
-    body.insert(
-        "identities".into(),
-        json!([{
-            "connection": user.connection,
-            "user_id": user.bare_id(),
-            "provider": "auth0",
-            "isSocial": false,
-        }]),
-    );
-    if !user.user_metadata.is_empty() {
-        body.insert(
-            "user_metadata".into(),
-            Value::Object(user.user_metadata.clone()),
-        );
+}
+
+/// A user's body as a JSON object, for the `fields` projection.
+pub fn user_body(user: &User) -> Result<Map<String, Value>, ManagementError> {
+    let value = serde_json::to_value(UserBody::from(user)).map_err(|err| {
+        tracing::error!(%err, "user body serialisation failed");
+        ManagementError::internal()
+    })?;
+    match value {
+        Value::Object(body) => Ok(body),
+        _ => Err(ManagementError::internal()),
     }
-    if !user.app_metadata.is_empty() {
-        body.insert(
-            "app_metadata".into(),
-            Value::Object(user.app_metadata.clone()),
-        );
-    }
-    if user.blocked {
-        body.insert("blocked".into(), json!(true));
-    }
-    if let Some(last_login) = &user.last_login {
-        body.insert("last_login".into(), json!(last_login));
-    }
-    if let Some(last_ip) = &user.last_ip {
-        body.insert("last_ip".into(), json!(last_ip));
-    }
-    if user.logins_count > 0 {
-        body.insert("logins_count".into(), json!(user.logins_count));
-    }
-    body
+}
+
+/// The `fields` projection of the read endpoints.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FieldsQuery {
+    /// Comma-separated properties to include (or exclude): the user body
+    /// then has only (or lacks) those.
+    pub fields: Option<String>,
+    /// Whether `fields` lists properties to include (default) or to exclude.
+    pub include_fields: Option<bool>,
+}
+
+/// The query of `GET /api/v2/users`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListUsersQuery {
+    /// A Lucene-style user search (Auth0's search v3 syntax).
+    pub q: Option<String>,
+    /// Only `v3`.
+    pub search_engine: Option<String>,
+    /// Page number, from 0.
+    pub page: Option<usize>,
+    /// Users per page, at most 100 (default 50). Only the first 1000
+    /// results can be reached.
+    pub per_page: Option<usize>,
+    /// Whether to answer the paging envelope (`start`, `limit`, `length`,
+    /// `total`, `users`) instead of the bare list.
+    pub include_totals: Option<bool>,
+    /// `field:1` (ascending) or `field:-1` (descending).
+    pub sort: Option<String>,
+}
+
+/// The query of `GET /api/v2/users-by-email`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsersByEmailQuery {
+    /// The email, matched exactly but case-insensitively.
+    pub email: String,
+}
+
+/// `GET /api/v2/users`: the bare list, or with `include_totals=true` the
+/// paging envelope.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UserList {
+    /// The page of users.
+    #[schema(value_type = Vec<UserBody>)]
+    Users(Vec<Value>),
+    /// The page of users with its position and the total.
+    Page(UserPage),
+}
+
+/// The paging envelope of `GET /api/v2/users?include_totals=true`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPage {
+    /// Index of the first user of the page.
+    pub start: usize,
+    /// `per_page`.
+    pub limit: usize,
+    /// Number of users in this page.
+    pub length: usize,
+    /// The users (projected by `fields`).
+    #[schema(value_type = Vec<UserBody>)]
+    pub users: Vec<Value>,
+    /// Number of users matching, in all pages.
+    pub total: usize,
+}
+
+/// The body of `POST /api/v2/users`. Properties not listed are refused.
+// Read property by property by `rules::parse_create`, so each problem gets
+// Auth0's validator wording; this type documents what it accepts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserBody {
+    /// A database connection of the tenant.
+    pub connection: String,
+    /// Email address, unique in the connection.
+    pub email: String,
+    /// Password, checked against the connection's policy.
+    pub password: String,
+    /// Username: required on connections that have them, refused on others.
+    #[schema(required = false)]
+    pub username: String,
+    /// Given name.
+    #[schema(required = false)]
+    pub given_name: String,
+    /// Family name.
+    #[schema(required = false)]
+    pub family_name: String,
+    /// Full name; default the email.
+    #[schema(required = false)]
+    pub name: String,
+    /// Nickname; default the email's local part.
+    #[schema(required = false)]
+    pub nickname: String,
+    /// Picture URL (http or https).
+    #[schema(required = false)]
+    pub picture: String,
+    /// Whether the email counts as verified (default false).
+    #[schema(required = false)]
+    pub email_verified: bool,
+    /// Accepted; claimset sends no mail.
+    #[schema(required = false)]
+    pub verify_email: bool,
+    /// Whether the user starts blocked (default false).
+    #[schema(required = false)]
+    pub blocked: bool,
+    /// An id of your own, without `auth0|`.
+    #[schema(required = false)]
+    pub user_id: String,
+    /// Data the user may edit.
+    #[schema(required = false)]
+    pub user_metadata: Map<String, Value>,
+    /// Data only administrators edit.
+    #[schema(required = false)]
+    pub app_metadata: Map<String, Value>,
+    /// The Management API v1 name of `app_metadata`.
+    #[schema(required = false)]
+    pub metadata: Map<String, Value>,
+}
+
+/// The body of `PATCH /api/v2/users/{id}`. Metadata objects are merged
+/// into the stored ones at the first level (a `null` property removes it);
+/// `null` for a profile property removes it or restores its default.
+/// Properties not listed are refused.
+// Read by `rules::parse_patch`; this type documents what it accepts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserBody {
+    /// New email (not with `password` or `username`); resets
+    /// `email_verified` unless that is sent too.
+    #[schema(required = false)]
+    pub email: String,
+    /// New verification state.
+    #[schema(required = false)]
+    pub email_verified: bool,
+    /// Accepted; claimset sends no mail.
+    #[schema(required = false)]
+    pub verify_email: bool,
+    /// New password, checked against the policy.
+    #[schema(required = false)]
+    pub password: String,
+    /// New username.
+    #[schema(required = false)]
+    pub username: String,
+    /// Blocks or unblocks the user.
+    #[schema(required = false)]
+    pub blocked: bool,
+    /// New given name, or `null` to remove it.
+    #[schema(required = false)]
+    pub given_name: Option<String>,
+    /// New family name, or `null` to remove it.
+    #[schema(required = false)]
+    pub family_name: Option<String>,
+    /// New full name, or `null` for the default (the email).
+    #[schema(required = false)]
+    pub name: Option<String>,
+    /// New nickname, or `null` for the default (the email's local part).
+    #[schema(required = false)]
+    pub nickname: Option<String>,
+    /// New picture URL, or `null` to remove it.
+    #[schema(required = false)]
+    pub picture: Option<String>,
+    /// Merged into the user's `user_metadata`.
+    #[schema(required = false)]
+    pub user_metadata: Map<String, Value>,
+    /// Merged into the user's `app_metadata`.
+    #[schema(required = false)]
+    pub app_metadata: Map<String, Value>,
+    /// Must be the user's own connection.
+    #[schema(required = false)]
+    pub connection: String,
+    /// Accepted with `email` (it would pick the verification mail's application).
+    #[schema(required = false)]
+    pub client_id: String,
 }
 
 /// The `fields` / `include_fields` projection of Auth0's read endpoints.
@@ -184,6 +426,25 @@ pub async fn load_user(state: &AppState, id: &str) -> Result<User, ManagementErr
         .ok_or_else(ManagementError::user_not_found)
 }
 
+/// A user, or the part of it `fields` selects.
+#[utoipa::path(
+    get,
+    path = "/api/v2/users/{id}",
+    tag = tags::MANAGEMENT,
+    params(("id" = String, Path, description = "The user id (`auth0|…`)"), FieldsQuery),
+    security(("management_token" = ["read:users"]), ("management_token" = ["read:current_user"])),
+    responses(
+        (status = OK, description = "The user", body = UserBody),
+        (status = BAD_REQUEST, description = "The id is not `provider|id` (`invalid_uri`) or a bad query (`invalid_query_string`)", body = ManagementErrorBody),
+        (status = UNAUTHORIZED, description = "Missing, invalid or expired token", body = ManagementErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = FORBIDDEN, description = "The token lacks `read:users` (or `read:current_user` for oneself) (`insufficient_scope`)", body = ManagementErrorBody,
+            example = json!({"statusCode": 403, "error": "Forbidden", "message": "Insufficient scope, expected any of: read:users,read:current_user", "errorCode": "insufficient_scope"})),
+        (status = NOT_FOUND, description = "No such user (`inexistent_user`)", body = ManagementErrorBody,
+            example = json!({"statusCode": 404, "error": "Not Found", "message": "The user does not exist.", "errorCode": "inexistent_user"})),
+        (status = INTERNAL_SERVER_ERROR, description = "The store failed", body = ManagementErrorBody),
+    )
+)]
 async fn get_user(
     State(state): State<AppState>,
     token: ManagementToken,
@@ -196,10 +457,27 @@ async fn get_user(
     let user = load_user(&state, &id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &projection.apply(user_body(&user)),
+        &projection.apply(user_body(&user)?),
     ))
 }
 
+/// Deletes a user; 204 whether or not it existed, as Auth0.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/users/{id}",
+    tag = tags::MANAGEMENT,
+    params(("id" = String, Path, description = "The user id (`auth0|…`)")),
+    security(("management_token" = ["delete:users"])),
+    responses(
+        (status = NO_CONTENT, description = "The user is gone"),
+        (status = BAD_REQUEST, description = "The id is not `provider|id` (`invalid_uri`)", body = ManagementErrorBody),
+        (status = UNAUTHORIZED, description = "Missing, invalid or expired token", body = ManagementErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = FORBIDDEN, description = "The token lacks `delete:users` (`insufficient_scope`)", body = ManagementErrorBody,
+            example = json!({"statusCode": 403, "error": "Forbidden", "message": "Insufficient scope, expected any of: delete:users", "errorCode": "insufficient_scope"})),
+        (status = INTERNAL_SERVER_ERROR, description = "The store failed", body = ManagementErrorBody),
+    )
+)]
 async fn delete_user(
     State(state): State<AppState>,
     token: ManagementToken,
@@ -218,6 +496,24 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The users with this email, in every connection (exact,
+/// case-insensitive).
+#[utoipa::path(
+    get,
+    path = "/api/v2/users-by-email",
+    tag = tags::MANAGEMENT,
+    params(UsersByEmailQuery, FieldsQuery),
+    security(("management_token" = ["read:users"])),
+    responses(
+        (status = OK, description = "The users (at most one per connection)", body = Vec<UserBody>),
+        (status = BAD_REQUEST, description = "No `email`, or a bad query (`invalid_query_string`)", body = ManagementErrorBody),
+        (status = UNAUTHORIZED, description = "Missing, invalid or expired token", body = ManagementErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = FORBIDDEN, description = "The token lacks `read:users` (`insufficient_scope`)", body = ManagementErrorBody,
+            example = json!({"statusCode": 403, "error": "Forbidden", "message": "Insufficient scope, expected any of: read:users", "errorCode": "insufficient_scope"})),
+        (status = INTERNAL_SERVER_ERROR, description = "The store failed", body = ManagementErrorBody),
+    )
+)]
 async fn users_by_email(
     State(state): State<AppState>,
     token: ManagementToken,
@@ -250,7 +546,7 @@ async fn users_by_email(
                 ManagementError::internal()
             })?;
         if let Some(user) = user {
-            found.push(projection.apply(user_body(&user)));
+            found.push(projection.apply(user_body(&user)?));
         }
     }
     Ok(json_response(StatusCode::OK, &found))
@@ -276,8 +572,24 @@ fn parse_count(name: &str, value: &str) -> Result<usize, ManagementError> {
     })
 }
 
-/// `GET /api/v2/users`: list and search (`q`, `search_engine=v3`, `page`,
+/// Lists and searches users (`q`, `search_engine=v3`, `page`,
 /// `per_page` ≤ 100, `include_totals`, `sort`, `fields`).
+#[utoipa::path(
+    get,
+    path = "/api/v2/users",
+    tag = tags::MANAGEMENT,
+    params(ListUsersQuery, FieldsQuery),
+    security(("management_token" = ["read:users"])),
+    responses(
+        (status = OK, description = "A page of users; with `include_totals=true`, in the paging envelope", body = UserList),
+        (status = BAD_REQUEST, description = "A bad query, search or paging (`invalid_query_string`)", body = ManagementErrorBody),
+        (status = UNAUTHORIZED, description = "Missing, invalid or expired token", body = ManagementErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = FORBIDDEN, description = "The token lacks `read:users` (`insufficient_scope`)", body = ManagementErrorBody,
+            example = json!({"statusCode": 403, "error": "Forbidden", "message": "Insufficient scope, expected any of: read:users", "errorCode": "insufficient_scope"})),
+        (status = INTERNAL_SERVER_ERROR, description = "The search failed", body = ManagementErrorBody),
+    )
+)]
 async fn list_users(
     State(state): State<AppState>,
     token: ManagementToken,
@@ -348,22 +660,23 @@ async fn list_users(
             tracing::error!(%err, "user search failed");
             ManagementError::internal()
         })?;
-    let users: Vec<Value> = found
+    let users = found
         .users
         .iter()
-        .map(|user| projection.apply(user_body(user)))
-        .collect();
-    if !include_totals {
-        return Ok(json_response(StatusCode::OK, &users));
-    }
-    let body = json!({
-        "start": page * per_page,
-        "limit": per_page,
-        "length": users.len(),
-        "users": users,
-        "total": found.total,
-    });
-    Ok(json_response(StatusCode::OK, &body))
+        .map(|user| Ok(projection.apply(user_body(user)?)))
+        .collect::<Result<Vec<Value>, ManagementError>>()?;
+    let body = if include_totals {
+        UserList::Page(UserPage {
+            start: page * per_page,
+            limit: per_page,
+            length: users.len(),
+            users,
+            total: found.total,
+        })
+    } else {
+        UserList::Users(users)
+    };
+    Ok(sorted_json_response(StatusCode::OK, &body))
 }
 
 /// Slack above the metadata cap for the rest of a create/patch body.
@@ -423,7 +736,26 @@ async fn hash_password(state: &AppState, password: &str) -> Result<String, Manag
     })
 }
 
-/// `POST /api/v2/users` (scope `create:users`): 201 with the new user.
+/// Creates a user in a database connection.
+#[utoipa::path(
+    post,
+    path = "/api/v2/users",
+    tag = tags::MANAGEMENT,
+    request_body = CreateUserBody,
+    security(("management_token" = ["create:users"])),
+    responses(
+        (status = CREATED, description = "The new user (on disk)", body = UserBody),
+        (status = BAD_REQUEST, description = "The body breaks a rule (`invalid_body`), or the password the policy (`PasswordStrengthError: …`, no `errorCode`)", body = ManagementErrorBody,
+            example = json!({"statusCode": 400, "error": "Bad Request", "message": "Payload validation error: 'Missing required property: email'.", "errorCode": "invalid_body"})),
+        (status = UNAUTHORIZED, description = "Missing, invalid or expired token", body = ManagementErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = FORBIDDEN, description = "The token lacks `create:users` (`insufficient_scope`)", body = ManagementErrorBody,
+            example = json!({"statusCode": 403, "error": "Forbidden", "message": "Insufficient scope, expected any of: create:users", "errorCode": "insufficient_scope"})),
+        (status = CONFLICT, description = "The email, username or id is taken (`auth0_idp_error`)", body = ManagementErrorBody),
+        (status = PAYLOAD_TOO_LARGE, description = "The body is over the tenant's metadata cap plus 64 KiB (`invalid_body`)", body = ManagementErrorBody),
+        (status = INTERNAL_SERVER_ERROR, description = "The store failed", body = ManagementErrorBody),
+    )
+)]
 async fn create_user(
     State(state): State<AppState>,
     token: ManagementToken,
@@ -447,9 +779,9 @@ async fn create_user(
         .await
         .map_err(store_failure)?;
     tracing::info!(user_id = %user.user_id, "user created through the Management API");
-    Ok(json_response(
+    Ok(sorted_json_response(
         StatusCode::CREATED,
-        &Value::Object(user_body(&user)),
+        &UserBody::from(&user),
     ))
 }
 
@@ -502,7 +834,37 @@ fn check_patch_scope(
 /// How often a PATCH re-reads and retries when the user changed under it.
 const PATCH_ATTEMPTS: usize = 8;
 
-/// `PATCH /api/v2/users/{id}`: Auth0's merge rules; 200 with the user.
+/// Updates a user with Auth0's merge rules.
+///
+/// `update:users` may change anything; `update:users_app_metadata` only
+/// the metadata; a user's own token with the `*:current_user_metadata`
+/// scopes only their `user_metadata`.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/users/{id}",
+    tag = tags::MANAGEMENT,
+    params(("id" = String, Path, description = "The user id (`auth0|…`)")),
+    request_body = UpdateUserBody,
+    security(
+        ("management_token" = ["update:users"]),
+        ("management_token" = ["update:users_app_metadata"]),
+        ("management_token" = ["update:current_user_metadata"]),
+        ("management_token" = ["create:current_user_metadata"]),
+        ("management_token" = ["delete:current_user_metadata"]),
+    ),
+    responses(
+        (status = OK, description = "The updated user (on disk)", body = UserBody),
+        (status = BAD_REQUEST, description = "The id is not `provider|id` (`invalid_uri`), the body breaks a rule (`invalid_body`), or the password the policy (no `errorCode`)", body = ManagementErrorBody),
+        (status = UNAUTHORIZED, description = "Missing, invalid or expired token", body = ManagementErrorBody,
+            headers(("www-authenticate" = String))),
+        (status = FORBIDDEN, description = "The token's scopes do not allow this change (`insufficient_scope`)", body = ManagementErrorBody),
+        (status = NOT_FOUND, description = "No such user (`inexistent_user`)", body = ManagementErrorBody,
+            example = json!({"statusCode": 404, "error": "Not Found", "message": "The user does not exist.", "errorCode": "inexistent_user"})),
+        (status = CONFLICT, description = "The new email or username is taken (`auth0_idp_error`), or the user kept changing under the update (`conflict`)", body = ManagementErrorBody),
+        (status = PAYLOAD_TOO_LARGE, description = "The body is over the tenant's metadata cap plus 64 KiB (`invalid_body`)", body = ManagementErrorBody),
+        (status = INTERNAL_SERVER_ERROR, description = "The store failed", body = ManagementErrorBody),
+    )
+)]
 async fn patch_user(
     State(state): State<AppState>,
     token: ManagementToken,
@@ -530,9 +892,9 @@ async fn patch_user(
             .await
             .map_err(store_failure)?
         {
-            return Ok(json_response(
+            return Ok(sorted_json_response(
                 StatusCode::OK,
-                &Value::Object(user_body(&updated)),
+                &UserBody::from(&updated),
             ));
         }
     }
