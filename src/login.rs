@@ -54,6 +54,10 @@ pub struct Authenticator {
     dummy_hash: tokio::sync::OnceCell<String>,
 }
 
+/// How often login bookkeeping re-reads and retries when the user changed
+/// under it (a concurrent PATCH or login).
+const LOGIN_WRITE_ATTEMPTS: usize = 8;
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -171,38 +175,69 @@ impl Authenticator {
         if user.blocked {
             return Err(LoginError::UserBlocked);
         }
-        let mut updated = user.clone();
-        updated.logins_count = updated.logins_count.saturating_add(1);
-        updated.last_login = Some(now_iso());
-        updated.last_ip = Some(ip.to_string());
-        if verified.needs_upgrade
-            && let Some(upgraded) = self.with_upgraded_hash(&updated, password).await
-        {
-            match self.users.update_user(&upgraded).await {
-                Ok(()) => {
-                    tracing::info!(user_id = %upgraded.user_id, "password hash upgraded to Argon2id");
-                    return Ok(upgraded);
-                }
-                Err(err) => tracing::warn!(
-                    %err,
-                    user_id = %upgraded.user_id,
-                    "cannot store the upgraded password hash; keeping the old one"
-                ),
-            }
-        }
-        self.users.update_user(&updated).await.map_err(internal)?;
-        Ok(updated)
+        let new_hash = if verified.needs_upgrade {
+            self.upgraded_hash(&user, password).await
+        } else {
+            None
+        };
+        self.record_login(user, new_hash, ip).await
     }
 
-    /// `user` with `password` hashed by the configured Argon2id, or `None`
-    /// (logged) when hashing fails: the login goes on with the old hash.
-    async fn with_upgraded_hash(&self, user: &User, password: String) -> Option<User> {
-        match self.hasher.hash(password).await {
-            Ok(hash) => {
-                let mut upgraded = user.clone();
-                upgraded.password_hash = Some(hash);
-                Some(upgraded)
+    /// Writes the login bookkeeping (count, time, IP) and an upgraded hash,
+    /// compare-and-swap against the stored user: a concurrent PATCH is never
+    /// overwritten, and a password changed meanwhile is not replaced by the
+    /// upgrade of the old one. A failed upgrade write never fails the login.
+    async fn record_login(
+        &self,
+        mut current: User,
+        mut new_hash: Option<String>,
+        ip: IpAddr,
+    ) -> Result<User, LoginError> {
+        let verified_hash = current.password_hash.clone();
+        for _ in 0..LOGIN_WRITE_ATTEMPTS {
+            let mut updated = current.clone();
+            updated.logins_count = updated.logins_count.saturating_add(1);
+            updated.last_login = Some(now_iso());
+            updated.last_ip = Some(ip.to_string());
+            let upgrading = new_hash.is_some() && updated.password_hash == verified_hash;
+            if upgrading {
+                updated.password_hash.clone_from(&new_hash);
             }
+            match self.users.replace_user(&current, &updated).await {
+                Ok(true) => {
+                    if upgrading {
+                        tracing::info!(user_id = %updated.user_id, "password hash upgraded to Argon2id");
+                    }
+                    return Ok(updated);
+                }
+                Ok(false) => {
+                    current = self
+                        .users
+                        .get_user(&current.user_id)
+                        .await
+                        .map_err(internal)?
+                        .ok_or(LoginError::WrongCredentials)?;
+                }
+                Err(err) if upgrading => {
+                    tracing::warn!(
+                        %err,
+                        user_id = %updated.user_id,
+                        "cannot store the upgraded password hash; keeping the old one"
+                    );
+                    new_hash = None;
+                }
+                Err(err) => return Err(internal(err)),
+            }
+        }
+        tracing::warn!(user_id = %current.user_id, "login bookkeeping stayed contended; not recorded");
+        Ok(current)
+    }
+
+    /// `password` hashed by the configured Argon2id, or `None` (logged) when
+    /// hashing fails: the login goes on with the old hash.
+    async fn upgraded_hash(&self, user: &User, password: String) -> Option<String> {
+        match self.hasher.hash(password).await {
+            Ok(hash) => Some(hash),
             Err(err) => {
                 tracing::warn!(%err, user_id = %user.user_id, "cannot upgrade the password hash");
                 None

@@ -589,3 +589,47 @@ async fn scopes_limit_what_a_patch_may_touch() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_and_logins_lose_nothing() {
+    let api = std::sync::Arc::new(Api::start().await);
+    let token = api.machine("create:users update:users read:users").await;
+    let (_, user) = api
+        .create(
+            &token,
+            json!({"connection": "db", "email": "busy@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let id = user["user_id"].as_str().expect("id").to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (patcher, token, id) = (api.clone(), token.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let (status, body) = patcher
+                .patch(&token, &id, json!({"user_metadata": {format!("k{i}"): i}}))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }));
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            assert_eq!(
+                api.login_status("busy@example.com", PASSWORD).await,
+                StatusCode::OK
+            );
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let (_, user) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v2/users/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    let metadata = user["user_metadata"].as_object().expect("metadata");
+    assert_eq!(metadata.len(), 12, "every patch kept: {metadata:?}");
+    assert_eq!(user["logins_count"], 12, "every login counted");
+}
