@@ -801,14 +801,20 @@ async fn signup_submit(
         }
     };
     tracing::info!(user_id = %user.user_id, connection = %user.connection, "user signed up on the hosted page");
-    // Signing up logs the user in: count it as Auth0 does.
-    let mut user = user;
-    user.logins_count = user.logins_count.saturating_add(1);
-    user.last_login = Some(now_iso());
-    user.last_ip = Some(peer.ip().to_string());
-    if let Err(err) = state.store.update_user(&user).await {
-        tracing::warn!(%err, "login bookkeeping after signup failed");
-    }
+    // Signing up logs the user in: count it as Auth0 does (swapped against
+    // the just-created record, so a write that beat us is not overwritten).
+    let mut counted = user.clone();
+    counted.logins_count = counted.logins_count.saturating_add(1);
+    counted.last_login = Some(now_iso());
+    counted.last_ip = Some(peer.ip().to_string());
+    let user = match state.store.replace_user(&user, &counted).await {
+        Ok(true) => counted,
+        Ok(false) => user,
+        Err(err) => {
+            tracing::warn!(%err, "login bookkeeping after signup failed");
+            user
+        }
+    };
     finish(&state, jar, &flow, &user).await
 }
 
