@@ -771,3 +771,22 @@ async fn spa_origins_get_cors_on_token_and_userinfo() {
         );
     }
 }
+
+#[tokio::test]
+async fn oversized_token_and_revoke_bodies_get_413() {
+    let (_dir, server) = start().await;
+    for path in ["/oauth/token", "/oauth/revoke"] {
+        let response = client()
+            .post(server.url(path))
+            .form(&[
+                ("client_id", "backend"),
+                ("padding", &"x".repeat(70 * 1024)),
+            ])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_request", "{path}");
+    }
+}

@@ -380,17 +380,7 @@ async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            OAuthError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                format!("Request body must be at most {BODY_LIMIT} bytes"),
-            )
-        } else {
-            OAuthError::invalid_request(format!("Unreadable request body: {rejection}"))
-        }
-    })?;
+    let body = body.map_err(body_rejected)?;
     let params = Params::parse(&headers, &body)?;
     let grant_type = params.require("grant_type")?.to_owned();
     if !matches!(
@@ -495,6 +485,7 @@ async fn token(
     responses(
         (status = OK, description = "Revoked (or unknown); empty body"),
         (status = BAD_REQUEST, description = "Malformed request (`invalid_request`)", body = OAuthErrorBody),
+        (status = PAYLOAD_TOO_LARGE, description = "Body over 64 KiB (`invalid_request`)", body = OAuthErrorBody),
         (status = UNAUTHORIZED, description = "Client authentication failed (`invalid_client`)", body = OAuthErrorBody,
             headers(("www-authenticate" = String))),
         (status = INTERNAL_SERVER_ERROR, description = "`server_error`", body = OAuthErrorBody),
@@ -505,9 +496,7 @@ async fn revoke(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let body = body.map_err(|rejection| {
-        OAuthError::invalid_request(format!("Unreadable request body: {rejection}"))
-    })?;
+    let body = body.map_err(body_rejected)?;
     let params = Params::parse(&headers, &body)?;
     let client = authenticate_client(&state.config, &headers, &params)?;
     let token = params.require("token")?;
@@ -516,6 +505,20 @@ async fn revoke(
     let mut response = StatusCode::OK.into_response();
     no_store(response.headers_mut());
     Ok(response)
+}
+
+/// A body the token and revoke endpoints could not read: 413 past the
+/// limit, 400 otherwise, in the OAuth error shape.
+fn body_rejected(rejection: BytesRejection) -> OAuthError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        OAuthError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            format!("Request body must be at most {BODY_LIMIT} bytes"),
+        )
+    } else {
+        OAuthError::invalid_request(format!("Unreadable request body: {rejection}"))
+    }
 }
 
 /// S256 PKCE check: BASE64URL(SHA-256(verifier)) == challenge.
