@@ -105,17 +105,13 @@ impl SledStore {
     /// stored record still equals `expected`. `Ok(false)`: no such user, or
     /// it changed meanwhile. Not yet durable: the caller waits on the flusher.
     fn write_user(&self, user: &User, expected: Option<&User>) -> Result<bool, StoreError> {
-        let record = serde_json::to_vec(user).map_err(|err| StoreError::Corrupt {
-            key: user.user_id.clone(),
-            detail: err.to_string(),
-        })?;
+        let UserKeys {
+            record,
+            email: new_email,
+            username: new_username,
+            fields: new_fields,
+        } = UserKeys::of(user)?;
         let id = user.user_id.as_bytes();
-        let new_email = index_key(&user.connection, &user.email);
-        let new_username = user
-            .username
-            .as_deref()
-            .map(|username| index_key(&user.connection, username));
-        let new_fields = field_keys(user);
 
         let outcome = (
             &self.users,
@@ -193,6 +189,32 @@ fn index_key(connection: &str, value: &str) -> Vec<u8> {
     key
 }
 
+/// A user's encoded record and every index key it owns.
+struct UserKeys {
+    record: Vec<u8>,
+    email: Vec<u8>,
+    username: Option<Vec<u8>>,
+    fields: Vec<Vec<u8>>,
+}
+
+impl UserKeys {
+    fn of(user: &User) -> Result<Self, StoreError> {
+        let record = serde_json::to_vec(user).map_err(|err| StoreError::Corrupt {
+            key: user.user_id.clone(),
+            detail: err.to_string(),
+        })?;
+        Ok(Self {
+            record,
+            email: index_key(&user.connection, &user.email),
+            username: user
+                .username
+                .as_deref()
+                .map(|username| index_key(&user.connection, username)),
+            fields: field_keys(user),
+        })
+    }
+}
+
 /// Layout version of `users_by_field`; a change rebuilds the index at open.
 const FIELD_INDEX_VERSION: &[u8] = b"1";
 
@@ -255,17 +277,13 @@ fn decode(key: &[u8], bytes: &[u8]) -> Result<User, StoreError> {
 #[async_trait]
 impl UserStore for SledStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        let record = serde_json::to_vec(user).map_err(|err| StoreError::Corrupt {
-            key: user.user_id.clone(),
-            detail: err.to_string(),
-        })?;
+        let UserKeys {
+            record,
+            email: email_key,
+            username: username_key,
+            fields: new_fields,
+        } = UserKeys::of(user)?;
         let id = user.user_id.as_bytes();
-        let email_key = index_key(&user.connection, &user.email);
-        let username_key = user
-            .username
-            .as_deref()
-            .map(|username| index_key(&user.connection, username));
-        let new_fields = field_keys(user);
 
         let outcome = (
             &self.users,
