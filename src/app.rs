@@ -146,17 +146,33 @@ pub fn app(state: AppState) -> Router {
     crate::http::router(state)
 }
 
-/// Aborts a background task when dropped, so housekeeping stops with the server.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// A background task that stops with the server. `stop` waits until the
+/// task's future is dropped, so whatever it holds (the store, and with it
+/// the data folder's lock) is released when `run` returns; dropping the
+/// guard on an early error path still aborts it.
+struct Housekeeping(Option<tokio::task::JoinHandle<()>>);
 
-impl Drop for AbortOnDrop {
+impl Housekeeping {
+    async fn stop(mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            // An aborted task resolves once its future has been dropped.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Housekeeping {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
 /// Serves on `listener` until `shutdown` resolves, lets in-flight requests
-/// finish, then flushes the store so nothing acknowledged is lost.
+/// finish, then flushes the store so nothing acknowledged is lost. When it
+/// returns, the store is no longer held by anything it started.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -165,7 +181,7 @@ pub async fn run(
     // Housekeeping every minute: expired codes, sessions and refresh tokens
     // go; idle rate-limit buckets are forgotten. It stops with the server.
     let housekeeping_state = state.clone();
-    let _housekeeping = AbortOnDrop(tokio::spawn(async move {
+    let housekeeping = Housekeeping(Some(tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
             every.tick().await;
@@ -179,12 +195,14 @@ pub async fn run(
                 Err(err) => tracing::warn!(%err, "purging expired grant records failed"),
             }
         }
-    }));
+    })));
     let store = Arc::clone(&state.store);
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    housekeeping.stop().await;
+    served?;
     store
         .flush()
         .await
