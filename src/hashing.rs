@@ -222,19 +222,23 @@ impl PasswordHasher {
     /// Hashes a password into a PHC string (which records its own parameters,
     /// so changing the config later does not break stored hashes).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        let params = self.params.clone();
-        self.run(move || {
-            let mut salt_bytes = [0u8; 16];
-            aws_lc_rs::rand::fill(&mut salt_bytes)
-                .map_err(|_| HashError::Hash("no randomness".to_owned()))?;
-            let salt = SaltString::encode_b64(&salt_bytes)
-                .map_err(|err| HashError::Hash(err.to_string()))?;
-            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-                .hash_password(password.as_bytes(), &salt)
-                .map(|hash| hash.to_string())
-                .map_err(|err| HashError::Hash(err.to_string()))
-        })
-        .await
+        let this = self.clone();
+        self.run(move || this.hash_now(&password)).await
+    }
+
+    /// The Argon2id work of [`PasswordHasher::hash`] on the calling thread,
+    /// outside the queue: for benchmarks and the load tool's raw rates,
+    /// never for request paths.
+    pub fn hash_now(&self, password: &str) -> Result<String, HashError> {
+        let mut salt_bytes = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut salt_bytes)
+            .map_err(|_| HashError::Hash("no randomness".to_owned()))?;
+        let salt =
+            SaltString::encode_b64(&salt_bytes).map_err(|err| HashError::Hash(err.to_string()))?;
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|err| HashError::Hash(err.to_string()))
     }
 
     /// Checks a password against a stored hash (Argon2 PHC string or
@@ -252,12 +256,19 @@ impl PasswordHasher {
         password: String,
         stored: String,
     ) -> Result<Verified, HashError> {
-        let current = self.params.clone();
-        self.run(move || match HashAlgorithm::of(&stored) {
+        let this = self.clone();
+        self.run(move || this.verify_now(&password, &stored)).await
+    }
+
+    /// The work of [`PasswordHasher::verify_stored`] on the calling thread,
+    /// outside the queue: for benchmarks and the load tool's raw rates,
+    /// never for request paths.
+    pub fn verify_now(&self, password: &str, stored: &str) -> Result<Verified, HashError> {
+        match HashAlgorithm::of(stored) {
             Some(HashAlgorithm::Bcrypt) => {
                 // Truncates at 72 bytes, as every bcrypt implementation
                 // the hashes came from did.
-                let matches = bcrypt::verify(password.as_bytes(), &stored)
+                let matches = bcrypt::verify(password.as_bytes(), stored)
                     .map_err(|err| HashError::Hash(format!("bcrypt: {err}")))?;
                 Ok(Verified {
                     matches,
@@ -266,20 +277,19 @@ impl PasswordHasher {
             }
             Some(HashAlgorithm::Argon2) => {
                 let parsed =
-                    PasswordHash::new(&stored).map_err(|err| HashError::Hash(err.to_string()))?;
+                    PasswordHash::new(stored).map_err(|err| HashError::Hash(err.to_string()))?;
                 let matches = Argon2::default()
                     .verify_password(password.as_bytes(), &parsed)
                     .is_ok();
                 Ok(Verified {
                     matches,
-                    needs_upgrade: !is_current_argon2(&parsed, &current),
+                    needs_upgrade: !is_current_argon2(&parsed, &self.params),
                 })
             }
             None => Err(HashError::Hash(
                 "stored hash is neither Argon2 nor bcrypt".to_owned(),
             )),
-        })
-        .await
+        }
     }
 
     /// Hashing slots free right now (for metrics and tests).

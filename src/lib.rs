@@ -32,6 +32,7 @@ pub mod app;
 pub mod bulk;
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod domain;
 pub mod grants;
 pub mod hashing;
