@@ -12,3 +12,10 @@ pub const GENERATED_PASSWORD: &str = "Load-test-passw0rd!";
 pub fn generated_email(index: u64) -> String {
     format!("user{index}@load.claimset.test")
 }
+
+/// The user id of generated user number `index`: `auth0|` and 24 hex
+/// digits whose first eight spell `10ad5eed`, so generated users are
+/// recognisable and the load tool can address them by index.
+pub fn generated_user_id(index: u64) -> String {
+    format!("auth0|10ad5eed{index:016x}")
+}
