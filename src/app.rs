@@ -141,10 +141,16 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface for a state.
+/// The whole HTTP surface for a state. Installs the process's metrics
+/// recorder first, so everything the server records from now on is scraped.
 pub fn app(state: AppState) -> Router {
+    let _ = crate::telemetry::prometheus();
     crate::http::router(state)
 }
+
+/// How long shutdown waits for in-flight requests before dropping them
+/// (unanswered requests were never acknowledged, so nothing promised is lost).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A background task that stops with the server. `stop` waits until the
 /// task's future is dropped, so whatever it holds (the store, and with it
@@ -168,6 +174,25 @@ impl Drop for Housekeeping {
             task.abort();
         }
     }
+}
+
+/// Serves `/metrics` alone on its own address (`metrics_listen`).
+async fn spawn_metrics_listener(
+    address: SocketAddr,
+    state: AppState,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(address).await?;
+    tracing::info!(%address, "metrics listening");
+    let _ = crate::telemetry::prometheus();
+    let router: Router = crate::http::ops::metrics_only()
+        .split_for_parts()
+        .0
+        .with_state(state);
+    Ok(tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::error!(%err, "metrics listener stopped");
+        }
+    }))
 }
 
 /// Serves on `listener` until `shutdown` resolves, lets in-flight requests
@@ -197,10 +222,38 @@ pub async fn run(
         }
     })));
     let store = Arc::clone(&state.store);
+    let metrics_server = match state.config.metrics_listen {
+        Some(address) => Some(spawn_metrics_listener(address, state.clone()).await?),
+        None => None,
+    };
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, service)
+    // Once the signal fires, in-flight requests get SHUTDOWN_GRACE to finish.
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        let _ = signalled.send(());
+    };
+    let serving = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
-        .await;
+        .into_future();
+    let grace_over = async move {
+        if on_signal.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let served = tokio::select! {
+        served = serving => served,
+        () = grace_over => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight requests cut off after the grace period");
+            Ok(())
+        }
+    };
+    if let Some(task) = metrics_server {
+        task.abort();
+        let _ = task.await;
+    }
     housekeeping.stop().await;
     served?;
     store

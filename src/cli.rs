@@ -38,7 +38,7 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Import or export users in Auth0's bulk format (stop the server first).
+    /// Import, export or generate users (stop the server first).
     Users {
         #[command(subcommand)]
         command: UsersCommand,
@@ -95,6 +95,22 @@ enum UsersCommand {
         #[arg(long)]
         connection: Option<String>,
     },
+    /// Fill the data folder with generated users for load tests and benchmarks.
+    #[command(long_about = GENERATE_HELP)]
+    Generate {
+        /// How many users to write.
+        #[arg(long)]
+        count: u64,
+        /// Index of the first user (to add to an earlier run: pass its count).
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// TOML configuration; default ./claimset.toml if present, else the embedded dev tenant.
+        #[arg(long, env = "CLAIMSET_CONFIG")]
+        config: Option<PathBuf>,
+        /// Database connection the users join (default: the first configured one).
+        #[arg(long)]
+        connection: Option<String>,
+    },
     /// Export every user as a JSON array in Auth0's bulk format, password hashes included.
     #[command(long_about = EXPORT_HELP)]
     Export {
@@ -124,6 +140,17 @@ against the users already stored (duplicate emails, usernames, user ids).
 If any record is bad, nothing is written: each problem is printed as
 `record <index>: <field>: <problem>` (index counted from 0) and the exit
 status is 2. The server must be stopped: the data folder allows one process.";
+
+const GENERATE_HELP: &str = "\
+Fill the data folder with COUNT generated users, for load tests and
+benchmarks: user number i has the email user<i>@load.claimset.test, the id
+auth0|10ad5eed<i as 16 hex digits>, a name drawn from common first and
+family names, a few hundred bytes of user_metadata, some app_metadata, and
+the password Load-test-passw0rd! (hashed once with the configured Argon2id
+parameters, so logging in costs what a real login costs). The same index
+always gives the same user. Users are written in batches, far faster than
+signups; an index that exists already stops the run before its batch is
+written. The server must be stopped: the data folder allows one process.";
 
 const EXPORT_HELP: &str = "\
 Export every user as a JSON array in Auth0's bulk format, one record per
@@ -284,7 +311,6 @@ async fn shutdown_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// The dev tenant's confidential client secret: random on first start, then
@@ -409,6 +435,12 @@ fn users_command(command: UsersCommand) -> ExitCode {
             connection,
         } => import_users(&file, config.as_deref(), connection.as_deref()),
         UsersCommand::Export { config, out } => export_users(config.as_deref(), out.as_deref()),
+        UsersCommand::Generate {
+            count,
+            start,
+            config,
+            connection,
+        } => generate_users(count, start, config.as_deref(), connection.as_deref()),
     }
 }
 
@@ -524,6 +556,57 @@ fn import_users(file: &Path, config: Option<&Path>, requested: Option<&str>) -> 
                          hash and cannot log in until a password is set (PATCH /api/v2/users/{{id}})"
                     );
                 }
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(1, err),
+        }
+    })
+}
+
+fn generate_users(
+    count: u64,
+    start: u64,
+    config: Option<&Path>,
+    requested: Option<&str>,
+) -> ExitCode {
+    let (config, _) = match load_config(config, &Overrides::default()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let connection = match bulk::import_connection(&config, requested) {
+        Ok(connection) => connection,
+        Err(problem) => return fail(2, problem),
+    };
+    let hasher = match crate::hashing::PasswordHasher::new(&config.password_hashing) {
+        Ok(hasher) => hasher,
+        Err(err) => return fail(2, format!("password_hashing: {err}")),
+    };
+    let runtime = match command_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        let store = match open_store(&config) {
+            Ok(store) => store,
+            Err(code) => return code,
+        };
+        let started = std::time::Instant::now();
+        let mut reported = 0;
+        let written = crate::dataset::generate(&store, connection, &hasher, start, count, |done| {
+            if done - reported >= 100_000 {
+                reported = done;
+                eprintln!("claimset: {done} of {count} users written");
+            }
+        })
+        .await;
+        match written {
+            Ok(written) => {
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "generated {written} users in {seconds:.1} s ({:.0} users/s) into {}",
+                    written as f64 / seconds.max(1e-9),
+                    config.data_dir.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(err) => fail(1, err),

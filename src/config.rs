@@ -51,6 +51,10 @@ pub struct Config {
     /// Address the HTTP server binds.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where `/metrics` is served instead of the main listener (keeps it off
+    /// a public port); absent: on the main listener.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// The sled database folder.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,

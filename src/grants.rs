@@ -263,6 +263,7 @@ pub async fn issue_for_user(
             )
             .await
             .map_err(internal)?;
+        crate::telemetry::token_issued("refresh_token");
         Some(token)
     } else {
         None

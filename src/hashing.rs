@@ -223,7 +223,7 @@ impl PasswordHasher {
     /// so changing the config later does not break stored hashes).
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let this = self.clone();
-        self.run(move || this.hash_now(&password)).await
+        self.run("hash", move || this.hash_now(&password)).await
     }
 
     /// The Argon2id work of [`PasswordHasher::hash`] on the calling thread,
@@ -257,7 +257,8 @@ impl PasswordHasher {
         stored: String,
     ) -> Result<Verified, HashError> {
         let this = self.clone();
-        self.run(move || this.verify_now(&password, &stored)).await
+        self.run("verify", move || this.verify_now(&password, &stored))
+            .await
     }
 
     /// The work of [`PasswordHasher::verify_stored`] on the calling thread,
@@ -297,18 +298,33 @@ impl PasswordHasher {
         self.permits.available_permits()
     }
 
+    /// Runs `work` on the blocking pool once a slot is free, recording the
+    /// queue, the slots in use and how long the work itself took.
     async fn run<T: Send + 'static>(
         &self,
+        op: &'static str,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|err| HashError::Task(err.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|err| HashError::Task(err.to_string()))?
+        use crate::telemetry::{
+            PASSWORD_HASH_IN_FLIGHT, PASSWORD_HASH_QUEUE, PASSWORD_HASH_SECONDS,
+        };
+        let queue = metrics::gauge!(PASSWORD_HASH_QUEUE);
+        queue.increment(1.0);
+        let permit = self.permits.acquire().await;
+        queue.decrement(1.0);
+        let _permit = permit.map_err(|err| HashError::Task(err.to_string()))?;
+        let in_flight = metrics::gauge!(PASSWORD_HASH_IN_FLIGHT);
+        in_flight.increment(1.0);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let result = work();
+            metrics::histogram!(PASSWORD_HASH_SECONDS, "op" => op)
+                .record(started.elapsed().as_secs_f64());
+            result
+        })
+        .await;
+        in_flight.decrement(1.0);
+        outcome.map_err(|err| HashError::Task(err.to_string()))?
     }
 }
 

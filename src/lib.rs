@@ -40,5 +40,6 @@ pub mod http;
 pub mod login;
 pub mod rate_limit;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 pub mod user_search;

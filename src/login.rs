@@ -141,6 +141,7 @@ impl Authenticator {
             && let Some(record) = self.failures(&key).await?
             && record.blocked_until.is_some_and(|until| until > now)
         {
+            metrics::counter!(crate::telemetry::LOGIN_LOCKOUTS).increment(1);
             return Err(LoginError::TooManyAttempts);
         }
 
@@ -160,6 +161,7 @@ impl Authenticator {
         let user = match user {
             Some(user) if verified.matches && user.password_hash.is_some() => user,
             _ => {
+                metrics::counter!(crate::telemetry::LOGIN_FAILURES).increment(1);
                 if threshold > 0 {
                     self.record_failure(&key, now).await?;
                 }

@@ -746,3 +746,68 @@ async fn sigterm_shuts_down_cleanly_and_keeps_data() {
     assert_eq!(status, 400, "{text}");
     assert_eq!(text, USER_EXISTS);
 }
+
+// SIGTERM while signups queue for the (one-slot) hashing pool: the queued
+// requests are in flight, so each still gets its answer, the process exits
+// 0, and every signup that was answered 200 is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_signups_and_loses_none() {
+    const SIGNUPS: usize = 16;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let config = minimal_config(port).replace(
+        "memory_kib = 1024\niterations = 1",
+        "memory_kib = 8192\niterations = 3\nmax_concurrent = 1",
+    );
+    write_file(dir.path(), "claimset.toml", &config);
+    let server = Server::start(claimset(dir.path()), port);
+    let url = server.url("/dbconnections/signup");
+
+    let (answers, mut answered) = tokio::sync::mpsc::unbounded_channel();
+    for n in 0..SIGNUPS {
+        let (url, answers) = (url.clone(), answers.clone());
+        tokio::spawn(async move {
+            let mut body = signup_body("app", "db");
+            body["email"] = json!(format!("inflight{n}@example.com"));
+            // One client each: one connection per request, all accepted now.
+            let outcome = post_json(&http(), &url, &body).await;
+            let _ = answers.send((n, outcome));
+        });
+    }
+    drop(answers);
+    let first = answered.recv().await.expect("a first answer");
+    let mut server = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        let status = server.terminate();
+        (server, status)
+    });
+    let mut outcomes = vec![first];
+    while let Some(outcome) = answered.recv().await {
+        outcomes.push(outcome);
+    }
+    let (server, status) = (&mut server).await.expect("terminate");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{status}; log:\n{}",
+        server.log_text()
+    );
+    assert_eq!(outcomes.len(), SIGNUPS);
+    for (n, (status, text)) in &outcomes {
+        assert_eq!(*status, 200, "signup {n} was cut off: {text}");
+    }
+    drop(server);
+
+    let server = Server::start(claimset(dir.path()), port);
+    let client = http();
+    for n in 0..SIGNUPS {
+        let mut body = signup_body("app", "db");
+        body["email"] = json!(format!("inflight{n}@example.com"));
+        let (status, text) = post_json(&client, &server.url("/dbconnections/signup"), &body).await;
+        assert_eq!(
+            (status, text.as_str()),
+            (400, USER_EXISTS),
+            "signup {n} was lost"
+        );
+    }
+}

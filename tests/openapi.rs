@@ -69,6 +69,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2/users-by-email"),
     ("DELETE", "/api/v2/user-blocks/{id}"),
     ("GET", "/api/v2/clients/{id}"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
 ];
 
 /// Methods probed on every documented path (HEAD follows GET in axum;

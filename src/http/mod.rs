@@ -10,6 +10,7 @@ pub mod logout;
 pub mod management;
 pub mod oauth;
 pub mod openapi;
+pub mod ops;
 pub mod pages;
 pub mod session;
 pub mod signup;
@@ -75,6 +76,7 @@ pub fn documented_routes(config: &Config) -> OpenApiRouter<AppState> {
         .merge(oauth::routes(config))
         .merge(userinfo::routes(config))
         .merge(management::routes(config))
+        .merge(ops::routes(config.metrics_listen.is_none()))
 }
 
 /// Builds the router with tracing (method and path only: query strings can
@@ -83,6 +85,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, api) = documented_routes(&state.config).split_for_parts();
     routes
         .layer(openapi::Document::new(api, &state.config).into_extension())
+        .route_layer(axum::middleware::from_fn(crate::telemetry::track_requests))
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(
@@ -114,6 +117,7 @@ impl FamilyRouter for OpenApiRouter<AppState> {
 }
 
 async fn not_found() -> Response {
+    metrics::counter!(crate::telemetry::HTTP_REQUESTS, "method" => "any", "route" => "unmatched", "status" => "404").increment(1);
     json_response(
         StatusCode::NOT_FOUND,
         &OAuthErrorBody::new("not_found", "Not Found"),

@@ -37,6 +37,8 @@ pub mod tags {
     pub const HOSTED_LOGIN: &str = "Hosted login";
     /// Auth0's Management API (`/api/v2`).
     pub const MANAGEMENT: &str = "Management API";
+    /// Health, readiness and metrics, for orchestrators and scrapers.
+    pub const OPERATIONS: &str = "Operations";
 }
 
 /// Names of the security schemes operations refer to.

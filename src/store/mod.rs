@@ -157,6 +157,9 @@ pub trait UserStore: Send + Sync {
 
     /// Makes every earlier write durable (used at shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Bytes the store occupies on disk (for metrics).
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
 }
 
 /// Kinds of short-lived records; each kind is its own key space.

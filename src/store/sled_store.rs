@@ -20,6 +20,7 @@ use crate::domain::user::User;
 
 /// Users in an embedded sled database.
 pub struct SledStore {
+    db: sled::Db,
     users: sled::Tree,
     by_email: sled::Tree,
     by_username: sled::Tree,
@@ -58,6 +59,7 @@ impl SledStore {
         let commits = GroupCommit::start(db.clone())
             .map_err(|err| StoreError::Backend(format!("cannot start flusher: {err}")))?;
         let store = Self {
+            db: db.clone(),
             users,
             by_email,
             by_username,
@@ -87,6 +89,53 @@ impl SledStore {
         meta.insert(KEY, FIELD_INDEX_VERSION).map_err(backend)?;
         db.flush().map_err(backend)?;
         Ok(())
+    }
+
+    /// Writes many new users at once, for offline loaders (`claimset users
+    /// generate`) on a data folder no server holds: every tree gets one
+    /// batch instead of one transaction per user, then one flush. Ids,
+    /// emails and usernames must be new; any clash (with the store or
+    /// within `users`) refuses the whole call before anything is written.
+    pub async fn insert_new_users(&self, users: &[User]) -> Result<(), StoreError> {
+        let mut seen_ids = std::collections::HashSet::with_capacity(users.len());
+        let mut seen_emails = std::collections::HashSet::with_capacity(users.len());
+        let mut seen_usernames = std::collections::HashSet::new();
+        let mut records = sled::Batch::default();
+        let mut emails = sled::Batch::default();
+        let mut usernames = sled::Batch::default();
+        let mut fields = sled::Batch::default();
+        for user in users {
+            let keys = UserKeys::of(user)?;
+            let id = user.user_id.as_bytes();
+            if !seen_ids.insert(id) || self.users.contains_key(id).map_err(backend)? {
+                return Err(conflict_error(Conflict::Id, user));
+            }
+            if self.by_email.contains_key(&keys.email).map_err(backend)?
+                || !seen_emails.insert(keys.email.clone())
+            {
+                return Err(conflict_error(Conflict::Email, user));
+            }
+            if let Some(key) = keys.username {
+                if self.by_username.contains_key(&key).map_err(backend)?
+                    || !seen_usernames.insert(key.clone())
+                {
+                    return Err(conflict_error(Conflict::Username, user));
+                }
+                usernames.insert(key, id);
+            }
+            emails.insert(keys.email, id);
+            for key in keys.fields {
+                fields.insert(key, &[]);
+            }
+            records.insert(id, keys.record);
+        }
+        // Indexes first: an interrupted load leaves index entries without
+        // users (which lookups skip), never users their indexes miss.
+        self.by_email.apply_batch(emails).map_err(backend)?;
+        self.by_username.apply_batch(usernames).map_err(backend)?;
+        self.by_field.apply_batch(fields).map_err(backend)?;
+        self.users.apply_batch(records).map_err(backend)?;
+        self.commits.wait_durable().await
     }
 
     /// How well concurrent writes have been grouped into flushes.
@@ -433,6 +482,10 @@ impl UserStore for SledStore {
             count += 1;
         }
         Ok(count)
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(backend)
     }
 
     async fn user_count(&self) -> Result<u64, StoreError> {

@@ -84,6 +84,7 @@ pub fn id_token(
         claims.insert("at_hash".into(), json!(at_hash(key.alg(), access_token)));
     }
     let token = jwt::mint(key, "JWT", &Value::Object(claims))?;
+    crate::telemetry::token_issued("id_token");
     Ok(MintedIdToken {
         token,
         dropped_claims: budgeted.dropped,
@@ -154,7 +155,9 @@ pub fn access_token(
     if let Some(grant_id) = request.grant_id {
         claims.insert("gid".into(), json!(grant_id));
     }
-    jwt::mint(key, "JWT", &Value::Object(claims))
+    let token = jwt::mint(key, "JWT", &Value::Object(claims))?;
+    crate::telemetry::token_issued("access_token");
+    Ok(token)
 }
 
 /// OIDC `at_hash`: the left half of the access token's hash, with the hash
