@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Password hashing tools.
+    Hash {
+        #[command(subcommand)]
+        command: HashCommand,
+    },
     /// Import, export or generate users (stop the server first).
     Users {
         #[command(subcommand)]
@@ -79,6 +84,33 @@ enum KeysCommand {
         config: Option<PathBuf>,
     },
 }
+
+#[derive(Debug, Subcommand)]
+enum HashCommand {
+    /// Measure this machine and print Argon2id parameters for the config.
+    #[command(long_about = CALIBRATE_HELP)]
+    Calibrate {
+        /// How long one hash should take, in milliseconds.
+        #[arg(long, default_value_t = 250)]
+        target_ms: u64,
+        /// Memory ceiling in KiB (default: the configuration's memory_kib).
+        #[arg(long)]
+        memory_kib: Option<u32>,
+        /// TOML configuration; default ./claimset.toml if present, else the embedded dev tenant.
+        #[arg(long, env = "CLAIMSET_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+const CALIBRATE_HELP: &str = "\
+Measure Argon2id on this machine and print the [password_hashing] section
+that makes one hash take about --target-ms: memory stays at the ceiling
+(the configuration's memory_kib, or --memory-kib) and passes are added
+until the target; if one pass at the ceiling is already slower, memory is
+lowered instead. max_concurrent is one per CPU. Paste the output into the
+configuration; stored hashes keep their own parameters and are re-hashed
+with the new ones at each user's next login. Run it on the machine that
+will serve, while it is otherwise idle.";
 
 #[derive(Debug, Subcommand)]
 enum UsersCommand {
@@ -169,6 +201,14 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Keys { command } => keys_command(command),
         Command::Users { command } => users_command(command),
+        Command::Hash {
+            command:
+                HashCommand::Calibrate {
+                    target_ms,
+                    memory_kib,
+                    config,
+                },
+        } => calibrate(target_ms, memory_kib, config.as_deref()),
     }
 }
 
@@ -424,6 +464,34 @@ fn keys_command(command: KeysCommand) -> ExitCode {
                 Err(err) => fail(1, err),
             }
         }
+    }
+}
+
+fn calibrate(target_ms: u64, memory_kib: Option<u32>, config: Option<&Path>) -> ExitCode {
+    let (config, _) = match load_config(config, &Overrides::default()) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    if target_ms == 0 {
+        return fail(2, "--target-ms must be at least 1");
+    }
+    let hashing = &config.password_hashing;
+    let ceiling = memory_kib.unwrap_or(hashing.memory_kib);
+    let parallelism = hashing.parallelism;
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let chosen = crate::calibrate::choose(
+        std::time::Duration::from_millis(target_ms),
+        ceiling,
+        parallelism,
+        cpus,
+        |memory, passes| crate::calibrate::time_argon2(memory, passes, parallelism, 3),
+    );
+    match chosen {
+        Ok(chosen) => {
+            print!("{}", chosen.to_toml());
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(2, err),
     }
 }
 

@@ -30,6 +30,7 @@
 pub mod accounts;
 pub mod app;
 pub mod bulk;
+pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod dataset;

@@ -811,3 +811,53 @@ async fn sigterm_finishes_in_flight_signups_and_loses_none() {
         );
     }
 }
+
+// `hash calibrate` prints a [password_hashing] section within the memory
+// ceiling that the configuration accepts as it is: calibrating again from a
+// config holding it reads it back as the new ceiling.
+#[test]
+fn hash_calibrate_prints_a_section_the_config_accepts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = claimset(dir.path());
+    command.args([
+        "hash",
+        "calibrate",
+        "--target-ms",
+        "30",
+        "--memory-kib",
+        "4096",
+    ]);
+    let out = run_to_end(command);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("target 30 ms"), "{}", out.stdout);
+    let table: toml::Table = out.stdout.parse().expect("the output is TOML");
+    let section = table["password_hashing"].as_table().expect("a section");
+    let number = |key: &str| section[key].as_integer().expect(key);
+    let memory = number("memory_kib");
+    assert!((8..=4096).contains(&memory), "{}", out.stdout);
+    assert!((1..=64).contains(&number("iterations")), "{}", out.stdout);
+    assert_eq!(number("parallelism"), 1);
+    assert!(number("max_concurrent") >= 1);
+
+    let port = free_port();
+    let config = minimal_config(port).replace(
+        "[password_hashing]\nmemory_kib = 1024\niterations = 1\n",
+        "",
+    );
+    write_file(
+        dir.path(),
+        "claimset.toml",
+        &format!("{config}{}", out.stdout),
+    );
+    let mut command = claimset(dir.path());
+    command.args(["hash", "calibrate", "--target-ms", "30"]);
+    let again = run_to_end(command);
+    assert_eq!(again.status.code(), Some(0), "{}", again.stderr);
+    assert!(
+        again
+            .stdout
+            .contains(&format!("memory at most {memory} KiB")),
+        "{}",
+        again.stdout
+    );
+}
