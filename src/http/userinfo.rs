@@ -20,7 +20,7 @@ use crate::app::AppState;
 use crate::config::{ClaimTarget, Config};
 use crate::domain::claims::{mapped_claims, standard_claims};
 use crate::grants;
-use crate::tokens::jwt::{self, VerifyError};
+use crate::tokens::jwt::VerifyError;
 
 /// Clock skew tolerated on `exp`, as the Auth0 SDKs allow.
 const LEEWAY_SECS: u64 = 60;
@@ -175,18 +175,18 @@ pub struct AccessTokenForm {
 
 async fn claims_for(state: &AppState, token: &str) -> Result<UserInfo, Unauthorized> {
     let config = &state.config;
-    let ring = state.keys.ring();
-    let claims = jwt::verify(
-        &ring.0,
-        token,
-        &config.issuer,
-        &config.userinfo_audience(),
-        LEEWAY_SECS,
-    )
-    .map_err(|err| match err {
-        VerifyError::Expired => Unauthorized("The token has expired"),
-        _ => Unauthorized("Invalid token"),
-    })?;
+    let claims = state
+        .keys
+        .verify_access_token(
+            token,
+            &config.issuer,
+            &config.userinfo_audience(),
+            LEEWAY_SECS,
+        )
+        .map_err(|err| match err {
+            VerifyError::Expired => Unauthorized("The token has expired"),
+            _ => Unauthorized("Invalid token"),
+        })?;
     let scopes: Vec<&str> = claims["scope"]
         .as_str()
         .unwrap_or_default()

@@ -16,7 +16,7 @@ use super::keys::{KeyError, KeyRing, SigningKey};
 
 /// Largest leeway honoured, far beyond any real clock skew; a bigger value is
 /// capped so that the time arithmetic inside `jsonwebtoken` cannot overflow.
-const MAX_LEEWAY_SECS: u64 = 365 * 24 * 60 * 60;
+pub const MAX_LEEWAY_SECS: u64 = 365 * 24 * 60 * 60;
 
 /// Signs a JWT with `key` (normally `ring.signing_key()`): header {"alg", "typ": typ,
 /// "kid"}; payload = claims serialized compactly. Claims must be a JSON object.

@@ -6,6 +6,7 @@
 pub mod issue;
 pub mod jwt;
 pub mod keys;
+pub mod verified;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ impl RenderedJwks {
 /// The current key ring and its rendered JWKS, swappable as a unit.
 pub struct KeyService {
     current: ArcSwap<(KeyRing, RenderedJwks)>,
+    verified: verified::VerifiedTokens,
 }
 
 impl KeyService {
@@ -42,6 +44,7 @@ impl KeyService {
         let jwks = RenderedJwks::render(&ring);
         Self {
             current: ArcSwap::from_pointee((ring, jwks)),
+            verified: verified::VerifiedTokens::default(),
         }
     }
 
@@ -54,5 +57,21 @@ impl KeyService {
     pub fn replace(&self, ring: KeyRing) {
         let jwks = RenderedJwks::render(&ring);
         self.current.store(Arc::new((ring, jwks)));
+        self.verified.clear();
+    }
+
+    /// Verifies an access token for `audience` against the current ring,
+    /// remembering tokens already verified (see [`verified`]).
+    pub fn verify_access_token(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        leeway_secs: u64,
+    ) -> Result<Arc<serde_json::Value>, jwt::VerifyError> {
+        let ring = self.ring();
+        let now = crate::grants::unix_now();
+        self.verified
+            .verify(&ring.0, token, issuer, audience, leeway_secs, now)
     }
 }

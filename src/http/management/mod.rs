@@ -20,7 +20,6 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::app::AppState;
 use crate::config::Config;
 use crate::grants;
-use crate::tokens::jwt;
 
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECS: u64 = 60;
@@ -199,15 +198,15 @@ impl FromRequestParts<AppState> for ManagementToken {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim().to_owned())
             .ok_or_else(ManagementError::invalid_token)?;
-        let ring = state.keys.ring();
-        let claims = jwt::verify(
-            &ring.0,
-            &token,
-            &state.config.issuer,
-            &state.config.management_audience(),
-            LEEWAY_SECS,
-        )
-        .map_err(|_| ManagementError::invalid_token())?;
+        let claims = state
+            .keys
+            .verify_access_token(
+                &token,
+                &state.config.issuer,
+                &state.config.management_audience(),
+                LEEWAY_SECS,
+            )
+            .map_err(|_| ManagementError::invalid_token())?;
         // User tokens die with their grant (logout, revocation, reuse).
         if let Some(grant_id) = claims["gid"].as_str() {
             let live = grants::grant_is_live(state, grant_id)
