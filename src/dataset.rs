@@ -71,6 +71,7 @@ pub async fn generate(
 
 /// First names the generator draws from; a realistic share (about one in
 /// eight) starts with "jo", the prefix the search benchmark looks for.
+#[rustfmt::skip]
 const GIVEN_NAMES: &[&str] = &[
     "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William",
     "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
@@ -98,6 +99,7 @@ const GIVEN_NAMES: &[&str] = &[
 ];
 
 /// Family names the generator draws from.
+#[rustfmt::skip]
 const FAMILY_NAMES: &[&str] = &[
     "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
     "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
@@ -112,12 +114,16 @@ const FAMILY_NAMES: &[&str] = &[
     "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez",
 ];
 
+#[rustfmt::skip]
 const HOBBIES: &[&str] = &[
     "surfing", "climbing", "chess", "gardening", "cycling", "photography", "baking", "running",
     "painting", "birdwatching", "knitting", "sailing",
 ];
 const LANGUAGES: &[&str] = &["en", "fr", "de", "es", "pt", "it", "nl", "ja", "pl", "sv"];
-const COLORS: &[&str] = &["pink", "teal", "navy", "amber", "olive", "crimson", "violet"];
+const COLORS: &[&str] = &[
+    "pink", "teal", "navy", "amber", "olive", "crimson", "violet",
+];
+#[rustfmt::skip]
 const CITIES: &[&str] = &[
     "Lisbon", "Austin", "Lyon", "Osaka", "Leeds", "Porto", "Denver", "Gdansk", "Malmo", "Turin",
 ];
@@ -197,16 +203,17 @@ pub fn generated_user(index: u64, connection: &Connection, password_hash: &str) 
     );
     let mut app_metadata = Map::new();
     app_metadata.insert("plan".into(), json!(draw.pick(PLANS)));
-    app_metadata.insert("account_id".into(), json!(format!("acct_{:08x}", draw.next() as u32)));
+    app_metadata.insert(
+        "account_id".into(),
+        json!(format!("acct_{:08x}", draw.next() as u32)),
+    );
     app_metadata.insert("roles".into(), json!(["member"]));
     User {
         user_id: generated_user_id(index),
         connection: connection.name.clone(),
         email: generated_email(index),
         email_verified: draw.below(5) != 0,
-        username: connection
-            .requires_username
-            .then(|| format!("user{index}")),
+        username: connection.requires_username.then(|| format!("user{index}")),
         given_name: Some(given.to_owned()),
         family_name: Some(family.to_owned()),
         name: format!("{given} {family}"),

@@ -73,7 +73,10 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route and status.");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route and status."
+    );
     describe_histogram!(
         HTTP_REQUEST_SECONDS,
         Unit::Seconds,

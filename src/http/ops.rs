@@ -122,7 +122,11 @@ async fn check_store(state: &AppState) -> Result<(), String> {
         .put(GrantKind::LoginTransaction, PROBE_KEY, &value, now + 60)
         .await
         .map_err(|err| format!("write failed: {err}"))?;
-    match state.grants.get(GrantKind::LoginTransaction, PROBE_KEY).await {
+    match state
+        .grants
+        .get(GrantKind::LoginTransaction, PROBE_KEY)
+        .await
+    {
         Ok(Some(read)) if read == value => Ok(()),
         Ok(_) => Err("the probe record did not read back".to_owned()),
         Err(err) => Err(format!("read failed: {err}")),
@@ -153,7 +157,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let text = handle.render();
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROMETHEUS_TEXT),
+        )],
         text,
     )
         .into_response()
