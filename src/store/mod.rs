@@ -3,6 +3,7 @@
 //! without touching handlers or domain rules.
 
 mod group_commit;
+mod postings;
 mod sled_grants;
 pub mod sled_store;
 

@@ -14,6 +14,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::group_commit::{GroupCommit, GroupCommitStats};
+use super::postings;
 use super::{IndexedField, StoreError, UserIter, UserStore};
 use crate::domain::search::fold_case;
 use crate::domain::user::User;
@@ -79,13 +80,23 @@ impl SledStore {
             return Ok(());
         }
         self.by_field.clear().map_err(backend)?;
+        let mut lists: std::collections::BTreeMap<Vec<u8>, Vec<Vec<u8>>> =
+            std::collections::BTreeMap::new();
         for entry in self.users.iter() {
             let (key, bytes) = entry.map_err(backend)?;
             let user = decode(&key, &bytes)?;
             for index_key in field_keys(&user) {
-                self.by_field.insert(index_key, &[]).map_err(backend)?;
+                lists.entry(index_key).or_default().push(key.to_vec());
             }
         }
+        let mut batch = sled::Batch::default();
+        for (index_key, ids) in lists {
+            batch.insert(
+                index_key,
+                postings::with(None, ids.iter().map(Vec::as_slice)),
+            );
+        }
+        self.by_field.apply_batch(batch).map_err(backend)?;
         meta.insert(KEY, FIELD_INDEX_VERSION).map_err(backend)?;
         db.flush().map_err(backend)?;
         Ok(())
@@ -103,7 +114,8 @@ impl SledStore {
         let mut records = sled::Batch::default();
         let mut emails = sled::Batch::default();
         let mut usernames = sled::Batch::default();
-        let mut fields = sled::Batch::default();
+        let mut added: std::collections::BTreeMap<Vec<u8>, Vec<&[u8]>> =
+            std::collections::BTreeMap::new();
         for user in users {
             let keys = UserKeys::of(user)?;
             let id = user.user_id.as_bytes();
@@ -125,9 +137,14 @@ impl SledStore {
             }
             emails.insert(keys.email, id);
             for key in keys.fields {
-                fields.insert(key, &[]);
+                added.entry(key).or_default().push(id);
             }
             records.insert(id, keys.record);
+        }
+        let mut fields = sled::Batch::default();
+        for (key, ids) in added {
+            let stored = self.by_field.get(&key).map_err(backend)?;
+            fields.insert(key, postings::with(stored.as_deref(), ids));
         }
         // Indexes first: an interrupted load leaves index entries without
         // users (which lookups skip), never users their indexes miss.
@@ -203,11 +220,12 @@ impl SledStore {
                         usernames.insert(key.as_slice(), id)?;
                     }
                 }
-                for key in field_keys(&old) {
-                    fields.remove(key)?;
+                let old_fields = field_keys(&old);
+                for key in old_fields.iter().filter(|key| !new_fields.contains(key)) {
+                    remove_posting(fields, key, id)?;
                 }
-                for key in &new_fields {
-                    fields.insert(key.as_slice(), &[])?;
+                for key in new_fields.iter().filter(|key| !old_fields.contains(key)) {
+                    add_posting(fields, key, id)?;
                 }
                 users.insert(id, record.as_slice())?;
                 Ok(true)
@@ -265,7 +283,8 @@ impl UserKeys {
 }
 
 /// Layout version of `users_by_field`; a change rebuilds the index at open.
-const FIELD_INDEX_VERSION: &[u8] = b"1";
+/// 1: one key per (field, value, user); 2: one posting list per (field, value).
+const FIELD_INDEX_VERSION: &[u8] = b"2";
 
 /// The byte that starts a field's keys in `users_by_field` (on disk: never renumber).
 fn field_byte(field: IndexedField) -> u8 {
@@ -286,7 +305,8 @@ fn field_prefix(field: IndexedField, folded: &str) -> Vec<u8> {
     key
 }
 
-/// Every `users_by_field` key of a user: prefix, NUL, user id.
+/// Every `users_by_field` key of a user: field byte, folded value, NUL.
+/// The value is the posting list of every user with that value.
 fn field_keys(user: &User) -> Vec<Vec<u8>> {
     IndexedField::ALL
         .iter()
@@ -294,10 +314,35 @@ fn field_keys(user: &User) -> Vec<Vec<u8>> {
             let value = field.value(user)?;
             let mut key = field_prefix(*field, &fold_case(value));
             key.push(0);
-            key.extend_from_slice(user.user_id.as_bytes());
             Some(key)
         })
         .collect()
+}
+
+/// Adds `id` to the posting list at `key`, inside a transaction.
+fn add_posting(
+    fields: &sled::transaction::TransactionalTree,
+    key: &[u8],
+    id: &[u8],
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    let stored = fields.get(key)?;
+    fields.insert(key, postings::with(stored.as_deref(), [id]))?;
+    Ok(())
+}
+
+/// Removes `id` from the posting list at `key` (the key goes with its last id).
+fn remove_posting(
+    fields: &sled::transaction::TransactionalTree,
+    key: &[u8],
+    id: &[u8],
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    if let Some(stored) = fields.get(key)? {
+        match postings::without(&stored, id) {
+            Some(rest) => fields.insert(key, rest)?,
+            None => fields.remove(key)?,
+        };
+    }
+    Ok(())
 }
 
 fn conflict_error(conflict: Conflict, user: &User) -> StoreError {
@@ -355,7 +400,7 @@ impl UserStore for SledStore {
                 }
                 emails.insert(email_key.as_slice(), id)?;
                 for key in &new_fields {
-                    fields.insert(key.as_slice(), &[])?;
+                    add_posting(fields, key, id)?;
                 }
                 users.insert(id, record.as_slice())?;
                 Ok(())
@@ -407,7 +452,7 @@ impl UserStore for SledStore {
                     usernames.remove(index_key(&old.connection, username))?;
                 }
                 for key in field_keys(&old) {
-                    fields.remove(key)?;
+                    remove_posting(fields, &key, id)?;
                 }
                 Ok(true)
             });
@@ -453,17 +498,21 @@ impl UserStore for SledStore {
 
     fn scan_field_prefix(&self, field: IndexedField, folded_prefix: &str) -> UserIter<'_> {
         let prefix = field_prefix(field, folded_prefix);
-        Box::new(self.by_field.scan_prefix(prefix).filter_map(move |entry| {
-            let id = match entry {
-                Ok((key, _)) => key
-                    .iter()
-                    .rposition(|b| *b == 0)
-                    .map(|nul| key.subslice(nul + 1, key.len() - nul - 1)),
-                Err(err) => return Some(Err(backend(err))),
-            }?;
-            // An entry whose user vanished between the two reads is skipped.
-            self.read_user(&id).transpose()
-        }))
+        let lists = self.by_field.scan_prefix(prefix).values();
+        Box::new(
+            lists
+                .flat_map(|list| -> Vec<Result<sled::IVec, StoreError>> {
+                    match list {
+                        Ok(list) => postings::ids(&list).map(|id| Ok(id.into())).collect(),
+                        Err(err) => vec![Err(backend(err))],
+                    }
+                })
+                .filter_map(move |id| match id {
+                    // An id whose user vanished between the two reads is skipped.
+                    Ok(id) => self.read_user(&id).transpose(),
+                    Err(err) => Some(Err(err)),
+                }),
+        )
     }
 
     fn count_field_prefix(
@@ -475,11 +524,15 @@ impl UserStore for SledStore {
         let mut prefix = field_prefix(field, folded_prefix);
         if exact {
             prefix.push(0);
+            return Ok(self
+                .by_field
+                .get(&prefix)
+                .map_err(backend)?
+                .map_or(0, |list| postings::len(&list)));
         }
         let mut count = 0;
-        for entry in self.by_field.scan_prefix(prefix) {
-            entry.map_err(backend)?;
-            count += 1;
+        for list in self.by_field.scan_prefix(prefix).values() {
+            count += postings::len(&list.map_err(backend)?);
         }
         Ok(count)
     }
@@ -832,6 +885,84 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn users_sharing_a_value_share_one_posting_list() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let mut created = Vec::new();
+        for n in 0..3 {
+            let user = named(&format!("ann{n}@x.test"), "Ann Lee");
+            store.create_user(&user).await.expect("create");
+            created.push(user);
+        }
+        let key = |field, value: &str| {
+            let mut key = field_prefix(field, value);
+            key.push(0);
+            key
+        };
+        let list = store
+            .by_field
+            .get(key(IndexedField::Name, "ann lee"))
+            .expect("read")
+            .expect("one key for the shared name");
+        assert_eq!(postings::len(&list), 3);
+        // Three shared names and nicknames are two keys, plus three emails.
+        assert_eq!(store.by_field.len(), 2 + 3);
+        assert_eq!(
+            store
+                .count_field_prefix(IndexedField::Name, "ann lee", true)
+                .expect("count"),
+            3
+        );
+
+        // A write that keeps the name leaves the list alone; a rename moves one id.
+        let mut logged_in = created[0].clone();
+        logged_in.logins_count += 1;
+        store.update_user(&logged_in).await.expect("login write");
+        assert_eq!(names(&store, IndexedField::Name, "ann"), ["Ann Lee"; 3]);
+        let mut renamed = created[1].clone();
+        renamed.name = "Ann Other".to_owned();
+        store.update_user(&renamed).await.expect("rename");
+        assert_eq!(names(&store, IndexedField::Name, "ann l"), ["Ann Lee"; 2]);
+        for user in &created {
+            store.delete_user(&user.user_id).await.expect("delete");
+        }
+        assert_eq!(store.by_field.len(), 0, "the last id takes its key along");
+    }
+
+    #[tokio::test]
+    async fn bulk_inserts_merge_into_existing_lists_and_refuse_clashes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        store
+            .create_user(&named("first@x.test", "Ann Lee"))
+            .await
+            .expect("create");
+        let batch = [
+            named("second@x.test", "Ann Lee"),
+            named("third@x.test", "Bo"),
+        ];
+        store.insert_new_users(&batch).await.expect("bulk");
+        assert_eq!(names(&store, IndexedField::Name, "ann"), ["Ann Lee"; 2]);
+        assert_eq!(names(&store, IndexedField::Name, "bo"), ["Bo"]);
+        assert!(
+            store
+                .find_by_email(&batch[1].connection, "THIRD@x.test")
+                .await
+                .expect("find")
+                .is_some()
+        );
+        let clash = [named("fourth@x.test", "New"), named("second@x.test", "Dup")];
+        assert!(matches!(
+            store.insert_new_users(&clash).await,
+            Err(StoreError::DuplicateEmail)
+        ));
+        assert!(
+            names(&store, IndexedField::Name, "new").is_empty(),
+            "nothing written"
+        );
+    }
+
+    #[tokio::test]
     async fn a_database_without_the_field_index_gets_it_built_at_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
@@ -856,6 +987,41 @@ mod tests {
         }
         let store = open(dir.path());
         assert_eq!(names(&store, IndexedField::Name, "ol"), ["Olga"]);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_field_index_is_rebuilt_as_posting_lists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let olga = named("old@x.test", "Olga");
+        {
+            let store = open(dir.path());
+            store.create_user(&olga).await.expect("create");
+        }
+        {
+            let db = sled::Config::new()
+                .path(dir.path())
+                .open()
+                .expect("raw open");
+            let fields = db.open_tree("users_by_field").expect("tree");
+            fields.clear().expect("clear");
+            // Version 1: one empty-valued key per (field, value, user).
+            let mut key = field_prefix(IndexedField::Name, "olga");
+            key.push(0);
+            key.extend_from_slice(olga.user_id.as_bytes());
+            fields.insert(key, &[]).expect("v1 key");
+            db.open_tree("meta")
+                .expect("meta")
+                .insert("field_index_version", "1")
+                .expect("version");
+            db.flush().expect("flush");
+        }
+        let store = open(dir.path());
+        assert_eq!(names(&store, IndexedField::Name, "ol"), ["Olga"]);
+        assert_eq!(
+            store.by_field.len(),
+            3,
+            "name, nickname and email lists only"
+        );
     }
 
     #[tokio::test]
