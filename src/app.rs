@@ -100,9 +100,7 @@ impl AppState {
                 source,
             })?;
         let store = Arc::new(store);
-        let mut state = Self::with_parts(config, store.clone(), store, ring)?;
-        state.cookie_key = cookie_key;
-        Ok(state)
+        Self::assemble(config, store.clone(), store, ring, cookie_key)
     }
 
     /// Assembles state from already opened stores and key ring, with a
@@ -113,6 +111,21 @@ impl AppState {
         grants: Arc<dyn GrantStore>,
         ring: KeyRing,
     ) -> Result<Self, StartError> {
+        let cookie_key =
+            crate::http::session::random_cookie_key().map_err(|source| StartError::CookieKey {
+                path: "(generated)".to_owned(),
+                source,
+            })?;
+        Self::assemble(config, store, grants, ring, cookie_key)
+    }
+
+    fn assemble(
+        config: Config,
+        store: Arc<dyn UserStore>,
+        grants: Arc<dyn GrantStore>,
+        ring: KeyRing,
+        cookie_key: Key,
+    ) -> Result<Self, StartError> {
         let hasher = PasswordHasher::new(&config.password_hashing)?;
         let signup_limiter =
             IpRateLimiter::per_minute(config.rate_limits.signup_per_ip_per_minute).map(Arc::new);
@@ -122,11 +135,6 @@ impl AppState {
             hasher.clone(),
             config.rate_limits.clone(),
         ));
-        let cookie_key =
-            crate::http::session::random_cookie_key().map_err(|source| StartError::CookieKey {
-                path: "(generated)".to_owned(),
-                source,
-            })?;
         Ok(Self {
             config: Arc::new(config),
             store,
@@ -221,6 +229,12 @@ pub async fn run(
             }
         }
     })));
+    // The crypto library seeds its random generator from CPU jitter the
+    // first time it is used (~80 ms here): do it beside serving, not in
+    // the first signup or token request.
+    tokio::task::spawn_blocking(|| {
+        let _ = aws_lc_rs::rand::fill(&mut [0u8; 1]);
+    });
     let store = Arc::clone(&state.store);
     let metrics_server = match state.config.metrics_listen {
         Some(address) => Some(spawn_metrics_listener(address, state.clone()).await?),
