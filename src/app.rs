@@ -65,6 +65,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Signing keys and the JWKS.
     pub keys: Arc<KeyService>,
+    /// The discovery document, rendered once per key ring.
+    pub discovery: Arc<crate::http::discovery::DiscoveryCache>,
     /// Signup throttle per client IP, when enabled.
     pub signup_limiter: Option<Arc<IpRateLimiter>>,
     /// Signs the hosted-login cookies (`claimset_session`, `claimset_tx`).
@@ -143,6 +145,7 @@ impl AppState {
             dropped_id_token_claims: Arc::new(AtomicU64::new(0)),
             hasher,
             keys: Arc::new(KeyService::new(ring)),
+            discovery: Arc::default(),
             signup_limiter,
             cookie_key,
         })

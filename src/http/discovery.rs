@@ -13,7 +13,11 @@ use super::FamilyRouter as _;
 use super::openapi::tags;
 use crate::app::AppState;
 use crate::config::{Config, KNOWN_GRANT_TYPES};
-use crate::tokens::keys::SigningAlg;
+use crate::tokens::RenderedJwks;
+use crate::tokens::keys::{KeyRing, SigningAlg};
+use arc_swap::ArcSwapOption;
+use axum::body::Bytes;
+use std::sync::Arc;
 
 /// How long clients may cache the documents. Short enough that a rotated
 /// key is seen well before tokens signed by it expire (ID tokens live hours).
@@ -39,16 +43,53 @@ pub fn routes() -> OpenApiRouter<AppState> {
     )
 )]
 async fn discovery(State(state): State<AppState>) -> Response {
-    let algorithms = state.keys.ring().0.algorithms();
-    let mut response = super::sorted_json_response(
+    let body = state.discovery.body(&state.config, &state.keys.ring());
+    (
         StatusCode::OK,
-        &discovery_document(&state.config, &algorithms),
-    );
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
-    response
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(super::JSON_UTF8),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(CACHE_CONTROL),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The discovery document rendered once per key ring (the configuration
+/// never changes while serving; the ring decides the listed algorithms),
+/// so a request only copies bytes.
+#[derive(Default)]
+pub struct DiscoveryCache {
+    rendered: ArcSwapOption<(Arc<(KeyRing, RenderedJwks)>, Bytes)>,
+}
+
+impl DiscoveryCache {
+    /// The document for `ring`, rendered now if the ring changed since.
+    pub fn body(&self, config: &Config, ring: &Arc<(KeyRing, RenderedJwks)>) -> Bytes {
+        if let Some(cached) = self.rendered.load().as_ref()
+            && Arc::ptr_eq(&cached.0, ring)
+        {
+            return cached.1.clone();
+        }
+        let algorithms = ring.0.algorithms();
+        // Sorted keys, as the document has always been served.
+        let body = serde_json::to_value(discovery_document(config, &algorithms))
+            .and_then(|value| serde_json::to_vec(&value))
+            .map(Bytes::from)
+            .unwrap_or_else(|err| {
+                tracing::error!(%err, "discovery document serialisation failed");
+                Bytes::new()
+            });
+        self.rendered
+            .store(Some(Arc::new((Arc::clone(ring), body.clone()))));
+        body
+    }
 }
 
 /// Every published public signing key, newest first, each with its `kid`.
@@ -228,4 +269,47 @@ pub struct JsonWebKey {
     /// EC y coordinate (base64url).
     #[schema(nullable = false)]
     pub y: Option<String>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigSource, Overrides};
+    use crate::tokens::keys::generate_key_file;
+
+    fn ring(alg: SigningAlg) -> (tempfile::TempDir, Arc<(KeyRing, RenderedJwks)>) {
+        let dir = tempfile::tempdir().unwrap();
+        generate_key_file(dir.path(), alg).unwrap();
+        let service = crate::tokens::KeyService::new(KeyRing::load(dir.path()).unwrap());
+        (dir, service.ring())
+    }
+
+    #[test]
+    fn the_document_is_rendered_once_per_ring() {
+        let config = Config::load(
+            &ConfigSource::Text("[[clients]]\nclient_id = \"app\"\n".to_owned()),
+            Vec::new(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let cache = DiscoveryCache::default();
+        let (_rs, rs256) = ring(SigningAlg::RS256);
+        let first = cache.body(&config, &rs256);
+        let again = cache.body(&config, &rs256);
+        assert_eq!(first.as_ptr(), again.as_ptr(), "served from the cache");
+        let document: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        assert_eq!(
+            document["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256"])
+        );
+
+        let (_es, es256) = ring(SigningAlg::ES256);
+        let rotated: serde_json::Value =
+            serde_json::from_slice(&cache.body(&config, &es256)).unwrap();
+        assert_eq!(
+            rotated["id_token_signing_alg_values_supported"],
+            serde_json::json!(["ES256"])
+        );
+    }
 }
