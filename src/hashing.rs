@@ -14,10 +14,10 @@
 //! when its variant or parameters are not the configured ones. The login
 //! then re-hashes the password it just checked (see [`crate::login`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordHashing;
@@ -197,6 +197,50 @@ pub struct Verified {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    memory: Arc<MemoryPool>,
+}
+
+/// Argon2 working memory kept between hashes, at most one buffer per
+/// hashing slot. Allocating ~19 MiB per hash on whichever blocking thread
+/// runs it left glibc holding freed buffers in many per-thread arenas
+/// (over 900 MB resident after a load run); reused buffers keep it at
+/// `max_concurrent` × the configured memory, and housekeeping drops them
+/// when hashing has been idle.
+struct MemoryPool {
+    buffers: Mutex<Vec<Vec<Block>>>,
+    keep: usize,
+}
+
+impl MemoryPool {
+    /// A buffer of at least `blocks` blocks: a kept one if it fits.
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        let kept = match self.buffers.lock() {
+            Ok(mut buffers) => buffers
+                .iter()
+                .position(|buffer| buffer.len() >= blocks)
+                .map(|at| buffers.swap_remove(at)),
+            Err(_) => None,
+        };
+        kept.unwrap_or_else(|| vec![Block::default(); blocks])
+    }
+
+    /// Keeps a buffer of the configured size for the next hash; others go.
+    fn give_back(&self, buffer: Vec<Block>, configured_blocks: usize) {
+        if buffer.len() != configured_blocks {
+            return;
+        }
+        if let Ok(mut buffers) = self.buffers.lock()
+            && buffers.len() < self.keep
+        {
+            buffers.push(buffer);
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut buffers) = self.buffers.lock() {
+            buffers.clear();
+        }
+    }
 }
 
 impl PasswordHasher {
@@ -216,6 +260,10 @@ impl PasswordHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(max)),
+            memory: Arc::new(MemoryPool {
+                buffers: Mutex::new(Vec::new()),
+                keep: max,
+            }),
         })
     }
 
@@ -235,10 +283,62 @@ impl PasswordHasher {
             .map_err(|_| HashError::Hash("no randomness".to_owned()))?;
         let salt =
             SaltString::encode_b64(&salt_bytes).map_err(|err| HashError::Hash(err.to_string()))?;
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|err| HashError::Hash(err.to_string()))
+        let output = self.argon2_output(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.params.clone(),
+            password,
+            &salt_bytes,
+            Params::DEFAULT_OUTPUT_LEN,
+        )?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params)
+                .map_err(|err| HashError::Hash(err.to_string()))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Argon2 of `password` and `salt` into `len` bytes, in pooled memory.
+    fn argon2_output(
+        &self,
+        algorithm: Algorithm,
+        version: Version,
+        params: Params,
+        password: &str,
+        salt: &[u8],
+        len: usize,
+    ) -> Result<Output, HashError> {
+        let blocks = params.block_count();
+        let mut memory = self.memory.take(blocks);
+        let argon2 = Argon2::new(algorithm, version, params);
+        let output = Output::init_with(len, |out| {
+            argon2
+                .hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt,
+                    out,
+                    &mut memory[..blocks],
+                )
+                .map_err(|_| argon2::password_hash::Error::Crypto)
+        })
+        .map_err(|err| HashError::Hash(err.to_string()));
+        self.memory.give_back(memory, self.params.block_count());
+        output
+    }
+
+    /// Drops the kept Argon2 buffers when no hash is running (housekeeping
+    /// calls it, so an idle server returns the memory).
+    pub fn release_idle_memory(&self) {
+        if let Ok(_all_slots) = self
+            .permits
+            .try_acquire_many(u32::try_from(self.memory.keep).unwrap_or(u32::MAX))
+        {
+            self.memory.clear();
+        }
     }
 
     /// Checks a password against a stored hash (Argon2 PHC string or
@@ -279,9 +379,7 @@ impl PasswordHasher {
             Some(HashAlgorithm::Argon2) => {
                 let parsed =
                     PasswordHash::new(stored).map_err(|err| HashError::Hash(err.to_string()))?;
-                let matches = Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok();
+                let matches = self.argon2_matches(password, &parsed)?;
                 Ok(Verified {
                     matches,
                     needs_upgrade: !is_current_argon2(&parsed, &self.params),
@@ -291,6 +389,30 @@ impl PasswordHasher {
                 "stored hash is neither Argon2 nor bcrypt".to_owned(),
             )),
         }
+    }
+
+    /// Recomputes an Argon2 PHC hash with its own variant, version,
+    /// parameters and salt, and compares in constant time (`Output`'s `==`).
+    fn argon2_matches(&self, password: &str, parsed: &PasswordHash<'_>) -> Result<bool, HashError> {
+        let invalid = |err: argon2::password_hash::Error| HashError::Hash(err.to_string());
+        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(invalid)?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|err| HashError::Hash(err.to_string()))?
+            .unwrap_or_default();
+        let params = Params::try_from(parsed).map_err(invalid)?;
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Err(HashError::Hash(
+                "the stored hash has no salt or output".to_owned(),
+            ));
+        };
+        let mut salt_buffer = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_buffer).map_err(invalid)?;
+        let computed =
+            self.argon2_output(algorithm, version, params, password, salt, expected.len())?;
+        Ok(computed == expected)
     }
 
     /// Hashing slots free right now (for metrics and tests).
@@ -344,6 +466,63 @@ fn is_current_argon2(parsed: &PasswordHash<'_>, current: &Params) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
+    fn kept_buffers(hasher: &PasswordHasher) -> usize {
+        hasher.memory.buffers.lock().map(|b| b.len()).unwrap_or(0)
+    }
+
+    #[test]
+    fn pooled_hashes_are_standard_phc_strings_both_ways() {
+        let hasher = cheap();
+        let ours = hasher.hash_now("pooled secret").expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("PHC");
+        assert!(
+            Argon2::default()
+                .verify_password(b"pooled secret", &parsed)
+                .is_ok(),
+            "the reference implementation accepts our hash"
+        );
+        let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+        let reference = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(256, 3, 2, Some(40)).expect("params"),
+        )
+        .hash_password(b"pooled secret", &salt)
+        .expect("reference hash")
+        .to_string();
+        let verified = hasher
+            .verify_now("pooled secret", &reference)
+            .expect("verify");
+        assert!(verified.matches && verified.needs_upgrade);
+        assert!(
+            !hasher
+                .verify_now("other", &reference)
+                .expect("verify")
+                .matches
+        );
+    }
+
+    #[test]
+    fn working_memory_is_reused_bounded_and_released_when_idle() {
+        let hasher = cheap();
+        for _ in 0..5 {
+            hasher.hash_now("again").expect("hash");
+        }
+        assert_eq!(
+            kept_buffers(&hasher),
+            1,
+            "one buffer serves sequential hashes"
+        );
+        let buffers: Vec<_> = (0..4).map(|_| hasher.memory.take(1024)).collect();
+        for buffer in buffers {
+            hasher.memory.give_back(buffer, 1024);
+        }
+        assert_eq!(kept_buffers(&hasher), 2, "no more than one per slot");
+        hasher.release_idle_memory();
+        assert_eq!(kept_buffers(&hasher), 0);
+    }
 
     fn cheap() -> PasswordHasher {
         PasswordHasher::new(&PasswordHashing {
