@@ -224,7 +224,6 @@ pub async fn run(
             if let Some(limiter) = &housekeeping_state.signup_limiter {
                 limiter.forget_idle();
             }
-            housekeeping_state.hasher.release_idle_memory();
             let now = crate::grants::unix_now();
             match housekeeping_state.grants.purge_expired(now).await {
                 Ok(0) => {}

@@ -201,11 +201,12 @@ pub struct PasswordHasher {
 }
 
 /// Argon2 working memory kept between hashes, at most one buffer per
-/// hashing slot. Allocating ~19 MiB per hash on whichever blocking thread
-/// runs it left glibc holding freed buffers in many per-thread arenas
-/// (over 900 MB resident after a load run); reused buffers keep it at
-/// `max_concurrent` × the configured memory, and housekeeping drops them
-/// when hashing has been idle.
+/// hashing slot, for the life of the process. Allocating ~19 MiB per hash
+/// on whichever blocking thread runs it left glibc holding freed buffers
+/// in many per-thread arenas (over 900 MB resident after a load run), and
+/// so did dropping the pool when idle (a freed buffer stays in its arena,
+/// the next one lands in another). Kept buffers bound it at
+/// `max_concurrent` × the configured memory.
 struct MemoryPool {
     buffers: Mutex<Vec<Vec<Block>>>,
     keep: usize,
@@ -233,12 +234,6 @@ impl MemoryPool {
             && buffers.len() < self.keep
         {
             buffers.push(buffer);
-        }
-    }
-
-    fn clear(&self) {
-        if let Ok(mut buffers) = self.buffers.lock() {
-            buffers.clear();
         }
     }
 }
@@ -328,17 +323,6 @@ impl PasswordHasher {
         .map_err(|err| HashError::Hash(err.to_string()));
         self.memory.give_back(memory, self.params.block_count());
         output
-    }
-
-    /// Drops the kept Argon2 buffers when no hash is running (housekeeping
-    /// calls it, so an idle server returns the memory).
-    pub fn release_idle_memory(&self) {
-        if let Ok(_all_slots) = self
-            .permits
-            .try_acquire_many(u32::try_from(self.memory.keep).unwrap_or(u32::MAX))
-        {
-            self.memory.clear();
-        }
     }
 
     /// Checks a password against a stored hash (Argon2 PHC string or
@@ -505,7 +489,7 @@ mod tests {
     }
 
     #[test]
-    fn working_memory_is_reused_bounded_and_released_when_idle() {
+    fn working_memory_is_reused_and_bounded() {
         let hasher = cheap();
         for _ in 0..5 {
             hasher.hash_now("again").expect("hash");
@@ -520,8 +504,9 @@ mod tests {
             hasher.memory.give_back(buffer, 1024);
         }
         assert_eq!(kept_buffers(&hasher), 2, "no more than one per slot");
-        hasher.release_idle_memory();
-        assert_eq!(kept_buffers(&hasher), 0);
+        let odd = hasher.memory.take(64);
+        hasher.memory.give_back(odd, 1024);
+        assert_eq!(kept_buffers(&hasher), 2, "still one per slot");
     }
 
     fn cheap() -> PasswordHasher {
