@@ -214,13 +214,23 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Housekeeping every minute: expired codes, sessions and refresh tokens
-    // go; idle rate-limit buckets are forgotten. It stops with the server.
+    // Housekeeping: every second, the metrics recorder folds recorded
+    // samples into its histograms (unfolded samples pile up in memory under
+    // load); every minute, expired codes, sessions and refresh tokens go and
+    // idle rate-limit buckets are forgotten. It stops with the server.
     let housekeeping_state = state.clone();
     let housekeeping = Housekeeping(Some(tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(60));
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        let mut seconds: u64 = 0;
         loop {
             every.tick().await;
+            if let Some(handle) = crate::telemetry::prometheus() {
+                handle.run_upkeep();
+            }
+            seconds += 1;
+            if seconds % 60 != 1 {
+                continue;
+            }
             if let Some(limiter) = &housekeeping_state.signup_limiter {
                 limiter.forget_idle();
             }
