@@ -546,15 +546,25 @@ fn open_store(config: &Config) -> Result<Arc<SledStore>, ExitCode> {
     }
 }
 
+/// The configuration and the connection a `users` command writes into
+/// (`--connection`, else the first configured one); exit status 2 if unknown.
+fn users_target(
+    config: Option<&Path>,
+    requested: Option<&str>,
+) -> Result<(Config, crate::config::Connection), ExitCode> {
+    let (config, _) = load_config(config, &Overrides::default())?;
+    let connection = bulk::import_connection(&config, requested)
+        .map_err(|problem| fail(2, problem))?
+        .clone();
+    Ok((config, connection))
+}
+
 fn import_users(file: &Path, config: Option<&Path>, requested: Option<&str>) -> ExitCode {
-    let (config, _) = match load_config(config, &Overrides::default()) {
-        Ok(loaded) => loaded,
+    let (config, connection) = match users_target(config, requested) {
+        Ok(target) => target,
         Err(code) => return code,
     };
-    let connection = match bulk::import_connection(&config, requested) {
-        Ok(connection) => connection,
-        Err(problem) => return fail(2, problem),
-    };
+    let connection = &connection;
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(err) => return fail(2, format!("cannot read {}: {err}", file.display())),
@@ -637,14 +647,11 @@ fn generate_users(
     config: Option<&Path>,
     requested: Option<&str>,
 ) -> ExitCode {
-    let (config, _) = match load_config(config, &Overrides::default()) {
-        Ok(loaded) => loaded,
+    let (config, connection) = match users_target(config, requested) {
+        Ok(target) => target,
         Err(code) => return code,
     };
-    let connection = match bulk::import_connection(&config, requested) {
-        Ok(connection) => connection,
-        Err(problem) => return fail(2, problem),
-    };
+    let connection = &connection;
     let hasher = match crate::hashing::PasswordHasher::new(&config.password_hashing) {
         Ok(hasher) => hasher,
         Err(err) => return fail(2, format!("password_hashing: {err}")),
