@@ -662,3 +662,74 @@ fn a_running_server_keeps_import_and_export_out() {
         "imported 1 users"
     );
 }
+
+// `users generate` writes the users the load tool expects (deterministic
+// emails and ids, the known password), into the chosen connection, and
+// refuses a range that exists already without writing any of it.
+#[test]
+fn generate_writes_addressable_users_and_refuses_an_existing_range() {
+    let dir = tenant_dir();
+    let done = run(claimset(
+        dir.path(),
+        &[
+            "users",
+            "generate",
+            "--count",
+            "30",
+            "--connection",
+            "named",
+        ],
+    ));
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert!(
+        done.stdout.contains("generated 30 users"),
+        "{}",
+        done.stdout
+    );
+    let (_, records) = export(dir.path());
+    assert_eq!(records.len(), 30);
+    for index in [0u64, 29] {
+        let email = claimset::dataset::generated_email(index);
+        let user = by_email(&records, &email);
+        assert_eq!(user["user_id"], claimset::dataset::generated_user_id(index));
+        assert_eq!(user["username"], format!("user{index}"));
+        assert!(user["user_metadata"]["hobby"].is_string(), "{user}");
+        assert!(user["app_metadata"]["plan"].is_string(), "{user}");
+    }
+
+    let again = run(claimset(
+        dir.path(),
+        &[
+            "users",
+            "generate",
+            "--count",
+            "40",
+            "--start",
+            "20",
+            "--connection",
+            "named",
+        ],
+    ));
+    assert_eq!(again.code(), Some(1), "{}", again.stdout);
+    assert_eq!(
+        export(dir.path()).1.len(),
+        30,
+        "nothing of the clashing batch was written"
+    );
+}
+
+// A generated user logs in with the generated password (hashed with the
+// tenant's parameters), as the load tool's login scenario does.
+#[tokio::test]
+async fn generated_users_log_in_with_the_generated_password() {
+    let dir = tenant_dir();
+    let done = run(claimset(dir.path(), &["users", "generate", "--count", "3"]));
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    let server = TestServer::start_in(dir.path(), TENANT).await;
+    let email = claimset::dataset::generated_email(2);
+    let (status, body) = login(&server, &email, claimset::dataset::GENERATED_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = login(&server, &email, "not-the-password").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    server.stop().await;
+}
