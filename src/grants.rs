@@ -21,7 +21,7 @@ use crate::domain::grants::{AuthorizationCode, Grant, RefreshToken};
 use crate::domain::user::User;
 use crate::http::oauth::pkce_matches;
 use crate::login::LoginError;
-use crate::store::{GrantKind, StoreError};
+use crate::store::{GrantKind, GrantRecord, StoreError};
 use crate::tokens::issue::{self, AccessTokenRequest, IdTokenRequest};
 
 /// Scopes a user authorization can carry (besides an API's own).
@@ -209,14 +209,29 @@ fn check_user_audience(state: &AppState, audience: Option<&str>) -> Result<(), G
     }
 }
 
-/// Mints tokens for a user: access token always, ID token with `openid`,
-/// refresh token with `offline_access`. Creates (or extends) the grant.
-pub async fn issue_for_user(
+/// What a token response writes, decided before anything is written so the
+/// grant and its refresh token reach the store in one durable step.
+struct PlannedGrant {
+    /// The granted scopes, in request order.
+    scopes: Vec<String>,
+    /// The grant (refresh family) the tokens belong to.
+    grant_id: String,
+    /// The new refresh token, when `offline_access` was granted.
+    refresh_token: Option<String>,
+    /// The family record and, with a refresh token, its record.
+    records: Vec<GrantRecord>,
+    /// The issue time every token and expiry is computed from.
+    now: u64,
+}
+
+/// Decides the scopes, the grant and the refresh token of a response and
+/// the records that persist them; writes nothing.
+fn plan_grant(
     state: &AppState,
     client: &Client,
     user: &User,
-    request: UserGrant<'_>,
-) -> Result<TokenSet, GrantError> {
+    request: &UserGrant<'_>,
+) -> Result<PlannedGrant, GrantError> {
     check_user_audience(state, request.audience)?;
     let scopes = grant_scopes(&state.config, client, request.scope, request.audience);
     let now = unix_now();
@@ -229,18 +244,12 @@ pub async fn issue_for_user(
         user_id: user.user_id.clone(),
         client_id: client.client_id.clone(),
     };
-    let grant_expiry = now.saturating_add(ttl.refresh_token_ttl.max(ttl.access_token_ttl));
-    state
-        .grants
-        .put(
-            GrantKind::RefreshFamily,
-            &grant_id,
-            &encode(&grant)?,
-            grant_expiry,
-        )
-        .await
-        .map_err(internal)?;
-
+    let mut records = vec![GrantRecord {
+        kind: GrantKind::RefreshFamily,
+        key: grant_id.clone(),
+        value: encode(&grant)?,
+        expires_at: now.saturating_add(ttl.refresh_token_ttl.max(ttl.access_token_ttl)),
+    }];
     let refresh_token = if scopes.iter().any(|s| s == "offline_access") {
         let token = random_token()?;
         let record = RefreshToken {
@@ -253,23 +262,55 @@ pub async fn issue_for_user(
             sid: request.sid.map(str::to_owned),
             rotated: false,
         };
-        state
-            .grants
-            .put(
-                GrantKind::RefreshToken,
-                &token_key(&token),
-                &encode(&record)?,
-                now.saturating_add(ttl.refresh_token_ttl),
-            )
-            .await
-            .map_err(internal)?;
-        crate::telemetry::token_issued("refresh_token");
+        records.push(GrantRecord {
+            kind: GrantKind::RefreshToken,
+            key: token_key(&token),
+            value: encode(&record)?,
+            expires_at: now.saturating_add(ttl.refresh_token_ttl),
+        });
         Some(token)
     } else {
         None
     };
+    Ok(PlannedGrant {
+        scopes,
+        grant_id,
+        refresh_token,
+        records,
+        now,
+    })
+}
 
-    let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+/// Mints tokens for a user: access token always, ID token with `openid`,
+/// refresh token with `offline_access`. Creates (or extends) the grant.
+pub async fn issue_for_user(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    request: UserGrant<'_>,
+) -> Result<TokenSet, GrantError> {
+    let plan = plan_grant(state, client, user, &request)?;
+    state
+        .grants
+        .put_many(&plan.records)
+        .await
+        .map_err(internal)?;
+    mint_tokens(state, client, user, &request, plan)
+}
+
+/// Signs the access and ID tokens of a planned grant whose records are
+/// already durable, and assembles the response.
+fn mint_tokens(
+    state: &AppState,
+    client: &Client,
+    user: &User,
+    request: &UserGrant<'_>,
+    plan: PlannedGrant,
+) -> Result<TokenSet, GrantError> {
+    if plan.refresh_token.is_some() {
+        crate::telemetry::token_issued("refresh_token");
+    }
+    let scope_refs: Vec<&str> = plan.scopes.iter().map(String::as_str).collect();
     let ring = state.keys.ring();
     let key = ring.0.signing_key();
     let access_token = issue::access_token(
@@ -282,9 +323,9 @@ pub async fn issue_for_user(
             audience: request.audience,
             scopes: &scope_refs,
             gty: request.gty,
-            grant_id: Some(&grant_id),
+            grant_id: Some(&plan.grant_id),
         },
-        now,
+        plan.now,
     )
     .map_err(|err| {
         tracing::error!(%err, "access token signing failed");
@@ -303,7 +344,7 @@ pub async fn issue_for_user(
                 sid: request.sid,
                 access_token: Some(&access_token),
             },
-            now,
+            plan.now,
         )
         .map_err(|err| {
             tracing::error!(%err, "ID token signing failed");
@@ -326,10 +367,10 @@ pub async fn issue_for_user(
     Ok(TokenSet {
         access_token,
         id_token,
-        refresh_token,
+        refresh_token: plan.refresh_token,
         token_type: "Bearer",
-        expires_in: ttl.access_token_ttl,
-        scope: Some(scopes.join(" ")),
+        expires_in: state.config.tokens.access_token_ttl,
+        scope: Some(plan.scopes.join(" ")),
     })
 }
 
@@ -476,29 +517,8 @@ pub async fn refresh(
             requested.to_owned()
         }
     };
-    let mut rotated = record.clone();
-    rotated.rotated = true;
-    let keep_until = unix_now().saturating_add(state.config.tokens.refresh_token_ttl);
-    let won = !record.rotated
-        && state
-            .grants
-            .compare_and_swap(
-                GrantKind::RefreshToken,
-                &key,
-                Some(&value),
-                Some((&encode(&rotated)?, keep_until)),
-            )
-            .await
-            .map_err(internal)?;
-    if !won {
-        tracing::warn!(client_id = %client.client_id, "refresh token reused; revoking its family");
-        state
-            .grants
-            .delete(GrantKind::RefreshFamily, &record.grant_id)
-            .await
-            .map_err(internal)?;
-        return Err(GrantError::InvalidRefreshToken);
-    }
+    // The user is checked before rotating: a refused refresh (user gone
+    // or blocked) does not use the token up.
     let user = state
         .store
         .get_user(&record.user_id)
@@ -514,21 +534,44 @@ pub async fn refresh(
     } else {
         format!("{scope} offline_access")
     };
-    issue_for_user(
-        state,
-        client,
-        &user,
-        UserGrant {
-            scope: Some(&scope),
-            audience: record.audience.as_deref(),
-            nonce: None,
-            auth_time: record.auth_time,
-            sid: record.sid.as_deref(),
-            gty: Some("refresh_token"),
-            grant_id: Some(&record.grant_id),
-        },
-    )
-    .await
+    let request = UserGrant {
+        scope: Some(&scope),
+        audience: record.audience.as_deref(),
+        nonce: None,
+        auth_time: record.auth_time,
+        sid: record.sid.as_deref(),
+        gty: Some("refresh_token"),
+        grant_id: Some(&record.grant_id),
+    };
+    let plan = plan_grant(state, client, &user, &request)?;
+    let mut rotated = record.clone();
+    rotated.rotated = true;
+    let keep_until = unix_now().saturating_add(state.config.tokens.refresh_token_ttl);
+    // Marking this token used and writing its successor (and the extended
+    // family) is one atomic, durable step: of two concurrent uses exactly
+    // one wins, and the winner's new token is on disk before it is sent.
+    let won = !record.rotated
+        && state
+            .grants
+            .compare_and_swap_then_put(
+                GrantKind::RefreshToken,
+                &key,
+                Some(&value),
+                Some((&encode(&rotated)?, keep_until)),
+                &plan.records,
+            )
+            .await
+            .map_err(internal)?;
+    if !won {
+        tracing::warn!(client_id = %client.client_id, "refresh token reused; revoking its family");
+        state
+            .grants
+            .delete(GrantKind::RefreshFamily, &record.grant_id)
+            .await
+            .map_err(internal)?;
+        return Err(GrantError::InvalidRefreshToken);
+    }
+    mint_tokens(state, client, &user, &request, plan)
 }
 
 /// Revokes a refresh token and its whole family (Auth0's "revocation

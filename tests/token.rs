@@ -588,6 +588,62 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 }
 
 #[tokio::test]
+async fn a_blocked_user_cannot_refresh_and_the_refusal_does_not_use_the_token_up() {
+    let (_dir, server) = start().await;
+    let user_id = signup(&server, "b@example.com", json!({})).await;
+    let (status, login) = token(
+        &server,
+        &python_login("b@example.com", PASSWORD, json!("openid offline_access")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let refresh_token = login["refresh_token"].as_str().expect("refresh").to_owned();
+    let refresh = json!({"client_id": "backend", "client_secret": "backend-secret",
+                         "refresh_token": refresh_token, "grant_type": "refresh_token"});
+    let management = format!("{}api/v2/", server.issuer);
+    let (_, machine) = token(
+        &server,
+        &json!({"client_id": "backend", "client_secret": "backend-secret", "audience": management,
+                "grant_type": "client_credentials"}),
+    )
+    .await;
+    let machine = machine["access_token"].as_str().expect("access").to_owned();
+    let set_blocked = |blocked: bool| {
+        client()
+            .patch(server.url(&format!("/api/v2/users/{user_id}")))
+            .bearer_auth(&machine)
+            .json(&json!({ "blocked": blocked }))
+            .send()
+    };
+
+    assert_eq!(
+        set_blocked(true).await.expect("block").status(),
+        StatusCode::OK
+    );
+    let (status, error) = token(&server, &refresh).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        error,
+        json!({"error": "invalid_grant", "error_description": "user is blocked"})
+    );
+
+    // Unblocked, the very same token still rotates: the refusal neither
+    // used it up nor looked like reuse.
+    assert_eq!(
+        set_blocked(false).await.expect("unblock").status(),
+        StatusCode::OK
+    );
+    let (status, rotated) = token(&server, &refresh).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let next = rotated["refresh_token"].as_str().expect("rotated");
+    assert_ne!(next, refresh_token);
+    let mut follow_up = refresh.clone();
+    follow_up["refresh_token"] = json!(next);
+    let (status, _) = token(&server, &follow_up).await;
+    assert_eq!(status, StatusCode::OK, "the successor works too");
+}
+
+#[tokio::test]
 async fn refresh_can_narrow_but_not_widen_scopes() {
     let (_dir, server) = start().await;
     signup(&server, "n@example.com", json!({})).await;

@@ -192,6 +192,20 @@ impl GrantKind {
     ];
 }
 
+/// One record to write as part of a multi-record grant write, owned so a
+/// flow can plan every record of a response before touching the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRecord {
+    /// Which key space the record lives in.
+    pub kind: GrantKind,
+    /// The record's key within its kind.
+    pub key: String,
+    /// The record's JSON value.
+    pub value: serde_json::Value,
+    /// When it expires (Unix seconds).
+    pub expires_at: u64,
+}
+
 /// Short-lived records with an expiry: what the OAuth flows keep between
 /// requests. Values are JSON; an expired record reads as absent. Writes are
 /// durable on return, like user writes.
@@ -229,6 +243,24 @@ pub trait GrantStore: Send + Sync {
         key: &str,
         expected: Option<&serde_json::Value>,
         new: Option<(&serde_json::Value, u64)>,
+    ) -> Result<bool, StoreError>;
+
+    /// Inserts or replaces several records at once, atomically and with one
+    /// durable wait: a token response that creates a grant and its refresh
+    /// token pays for one flush, not one per record.
+    async fn put_many(&self, records: &[GrantRecord]) -> Result<(), StoreError>;
+
+    /// [`compare_and_swap`](Self::compare_and_swap) on one record and, only
+    /// if it swapped, inserts `also` in the same atomic step and the same
+    /// durable wait. Refresh rotation uses it: marking the old token used and
+    /// writing its successor either both happen or neither does.
+    async fn compare_and_swap_then_put(
+        &self,
+        kind: GrantKind,
+        key: &str,
+        expected: Option<&serde_json::Value>,
+        new: Option<(&serde_json::Value, u64)>,
+        also: &[GrantRecord],
     ) -> Result<bool, StoreError>;
 
     /// Deletes a record (absent is fine).

@@ -30,6 +30,11 @@
 //!   decide on the decoded value, then swap with sled's `compare_and_swap`
 //!   against the exact bytes they read and retry if those bytes changed, so
 //!   of racing callers exactly one wins, with no lock and no transaction.
+//! - **Multi-record writes are one atomic step with one durable wait.**
+//!   `put_many` is a sled batch; `compare_and_swap_then_put` (refresh
+//!   rotation: mark the old token used, write its successor) is a sled
+//!   transaction, so the swap and its companions land together or not at all,
+//!   and a token response pays for one flush instead of one per record.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,7 +42,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sled::IVec;
 
-use super::{GrantKind, GrantStore, SledStore, StoreError};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::{GrantKind, GrantRecord, GrantStore, SledStore, StoreError};
 
 /// Length of the expiry header in front of every stored value.
 const HEADER_LEN: usize = 8;
@@ -157,6 +164,17 @@ fn backend(err: sled::Error) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
+/// The tree keys and stored bytes of records about to be written together.
+fn encode_all(records: &[GrantRecord]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    records
+        .iter()
+        .map(|record| {
+            let bytes = encode(record.kind, &record.key, &record.value, record.expires_at)?;
+            Ok((record_key(record.kind, &record.key), bytes))
+        })
+        .collect()
+}
+
 /// Removes every record of `grants` that expired at or before `now`, each
 /// only if its bytes are still the ones scanned (a refreshed record stays).
 /// Records too short to carry an expiry are left in place and logged.
@@ -256,6 +274,58 @@ impl GrantStore for SledStore {
                 Err(conflict) => current = conflict.current,
             }
         }
+    }
+
+    async fn put_many(&self, records: &[GrantRecord]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (raw_key, bytes) in encode_all(records)? {
+            batch.insert(raw_key, bytes);
+        }
+        self.grants.apply_batch(batch).map_err(backend)?;
+        self.commits.wait_durable().await
+    }
+
+    async fn compare_and_swap_then_put(
+        &self,
+        kind: GrantKind,
+        key: &str,
+        expected: Option<&Value>,
+        new: Option<(&Value, u64)>,
+        also: &[GrantRecord],
+    ) -> Result<bool, StoreError> {
+        let raw_key = record_key(kind, key);
+        let proposed = new
+            .map(|(value, expires_at)| encode(kind, key, value, expires_at))
+            .transpose()?;
+        let others = encode_all(also)?;
+        let at = now();
+        // A transaction rather than a byte-level CAS plus a batch: the
+        // decision and every write are one atomic step, so a crash can never
+        // keep the swap and lose the records that go with it.
+        let swapped = self.grants.transaction(|tx| {
+            let current = tx.get(&raw_key)?;
+            let live = live_value(kind, key, current.as_deref(), at)
+                .map_err(ConflictableTransactionError::Abort)?;
+            if live.as_ref() != expected {
+                return Ok(false);
+            }
+            match &proposed {
+                Some(bytes) => tx.insert(raw_key.as_slice(), bytes.as_slice())?,
+                None => tx.remove(raw_key.as_slice())?,
+            };
+            for (other_key, bytes) in &others {
+                tx.insert(other_key.as_slice(), bytes.as_slice())?;
+            }
+            Ok(true)
+        });
+        let swapped = swapped.map_err(|err| match err {
+            TransactionError::Abort(err) => err,
+            TransactionError::Storage(err) => backend(err),
+        })?;
+        if swapped {
+            self.commits.wait_durable().await?;
+        }
+        Ok(swapped)
     }
 
     async fn delete(&self, kind: GrantKind, key: &str) -> Result<(), StoreError> {
@@ -539,6 +609,180 @@ mod tests {
             store.get(kind, "u|ip").await.expect("get"),
             Some(json!({"count": 1, "by": winners[0]}))
         );
+    }
+
+    fn record(kind: GrantKind, key: &str, value: Value) -> GrantRecord {
+        GrantRecord {
+            kind,
+            key: key.to_owned(),
+            value,
+            expires_at: later(),
+        }
+    }
+
+    #[tokio::test]
+    async fn put_many_writes_every_record_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = open(dir.path());
+            store
+                .put_many(&[
+                    record(GrantKind::RefreshFamily, "g", json!({"user": "u"})),
+                    record(GrantKind::RefreshToken, "t", json!({"grant": "g"})),
+                ])
+                .await
+                .expect("put_many");
+            store.put_many(&[]).await.expect("empty put_many");
+        }
+        let store = open(dir.path());
+        assert_eq!(
+            store.get(GrantKind::RefreshFamily, "g").await.expect("get"),
+            Some(json!({"user": "u"}))
+        );
+        assert_eq!(
+            store.get(GrantKind::RefreshToken, "t").await.expect("get"),
+            Some(json!({"grant": "g"}))
+        );
+    }
+
+    #[tokio::test]
+    async fn compare_and_swap_then_put_writes_the_others_only_when_it_swaps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let kind = GrantKind::RefreshToken;
+        let (fresh, used) = (json!({"rotated": false}), json!({"rotated": true}));
+        store.put(kind, "old", &fresh, later()).await.expect("put");
+        let successor = [record(kind, "next", json!({"rotated": false}))];
+
+        // A stale expectation swaps nothing and writes nothing.
+        assert!(
+            !store
+                .compare_and_swap_then_put(
+                    kind,
+                    "old",
+                    Some(&used),
+                    Some((&used, later())),
+                    &successor
+                )
+                .await
+                .expect("cas")
+        );
+        assert_eq!(store.get(kind, "next").await.expect("get"), None);
+        assert_eq!(
+            store.get(kind, "old").await.expect("get"),
+            Some(fresh.clone())
+        );
+
+        // A matching one swaps and writes the successor with it.
+        assert!(
+            store
+                .compare_and_swap_then_put(
+                    kind,
+                    "old",
+                    Some(&fresh),
+                    Some((&used, later())),
+                    &successor
+                )
+                .await
+                .expect("cas")
+        );
+        assert_eq!(
+            store.get(kind, "old").await.expect("get"),
+            Some(used.clone())
+        );
+        assert_eq!(
+            store.get(kind, "next").await.expect("get"),
+            Some(json!({"rotated": false}))
+        );
+
+        // new = None deletes; an expired record counts as absent.
+        assert!(
+            store
+                .compare_and_swap_then_put(kind, "old", Some(&used), None, &[])
+                .await
+                .expect("cas delete")
+        );
+        assert_eq!(store.get(kind, "old").await.expect("get"), None);
+        store.put(kind, "stale", &fresh, PAST).await.expect("put");
+        assert!(
+            store
+                .compare_and_swap_then_put(kind, "stale", None, Some((&fresh, later())), &[])
+                .await
+                .expect("cas over expired")
+        );
+    }
+
+    #[tokio::test]
+    async fn compare_and_swap_then_put_refuses_corrupt_records_and_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        insert_raw(&store, GrantKind::RefreshToken, "bad", b"xyz");
+        let result = store
+            .compare_and_swap_then_put(
+                GrantKind::RefreshToken,
+                "bad",
+                None,
+                Some((&json!(1), later())),
+                &[record(GrantKind::RefreshFamily, "g", json!({}))],
+            )
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Corrupt { .. })),
+            "{result:?}"
+        );
+        assert_eq!(
+            store.get(GrantKind::RefreshFamily, "g").await.expect("get"),
+            None
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_rotations_have_one_winner_and_one_successor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(open(dir.path()));
+        let kind = GrantKind::RefreshToken;
+        store
+            .put(kind, "old", &json!("fresh"), later())
+            .await
+            .expect("put");
+        let start = Arc::new(tokio::sync::Barrier::new(16));
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let store = Arc::clone(&store);
+            let start = Arc::clone(&start);
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                let successor = [record(kind, &format!("next-{i}"), json!(i))];
+                store
+                    .compare_and_swap_then_put(
+                        kind,
+                        "old",
+                        Some(&json!("fresh")),
+                        Some((&json!("used"), later())),
+                        &successor,
+                    )
+                    .await
+            }));
+        }
+        let mut winners = 0;
+        for task in tasks {
+            if task.await.expect("join").expect("cas") {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1);
+        let mut successors = 0;
+        for i in 0..16 {
+            if store
+                .get(kind, &format!("next-{i}"))
+                .await
+                .expect("get")
+                .is_some()
+            {
+                successors += 1;
+            }
+        }
+        assert_eq!(successors, 1);
     }
 
     #[tokio::test]
