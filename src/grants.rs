@@ -224,6 +224,16 @@ struct PlannedGrant {
     now: u64,
 }
 
+impl PlannedGrant {
+    /// Counts the refresh token in the metrics, once it is durable: one
+    /// planned for a lost rotation was never issued.
+    fn count_refresh_token(&self) {
+        if self.refresh_token.is_some() {
+            crate::telemetry::token_issued("refresh_token");
+        }
+    }
+}
+
 /// Decides the scopes, the grant and the refresh token of a response and
 /// the records that persist them; writes nothing.
 fn plan_grant(
@@ -290,26 +300,25 @@ pub async fn issue_for_user(
     request: UserGrant<'_>,
 ) -> Result<TokenSet, GrantError> {
     let plan = plan_grant(state, client, user, &request)?;
-    state
-        .grants
-        .put_many(&plan.records)
-        .await
-        .map_err(internal)?;
-    mint_tokens(state, client, user, &request, plan)
+    // The write is queued for the group commit first; the tokens are signed
+    // while the flush runs, and nothing is returned until both are done.
+    let (written, minted) = tokio::join!(state.grants.put_many(&plan.records), async {
+        mint_tokens(state, client, user, &request, &plan)
+    });
+    written.map_err(internal)?;
+    plan.count_refresh_token();
+    minted
 }
 
-/// Signs the access and ID tokens of a planned grant whose records are
-/// already durable, and assembles the response.
+/// Signs the access and ID tokens of a planned grant and assembles the
+/// response; the caller sends it only once the plan's records are durable.
 fn mint_tokens(
     state: &AppState,
     client: &Client,
     user: &User,
     request: &UserGrant<'_>,
-    plan: PlannedGrant,
+    plan: &PlannedGrant,
 ) -> Result<TokenSet, GrantError> {
-    if plan.refresh_token.is_some() {
-        crate::telemetry::token_issued("refresh_token");
-    }
     let scope_refs: Vec<&str> = plan.scopes.iter().map(String::as_str).collect();
     let ring = state.keys.ring();
     let key = ring.0.signing_key();
@@ -367,7 +376,7 @@ fn mint_tokens(
     Ok(TokenSet {
         access_token,
         id_token,
-        refresh_token: plan.refresh_token,
+        refresh_token: plan.refresh_token.clone(),
         token_type: "Bearer",
         expires_in: state.config.tokens.access_token_ttl,
         scope: Some(plan.scopes.join(" ")),
@@ -550,19 +559,24 @@ pub async fn refresh(
     // Marking this token used and writing its successor (and the extended
     // family) is one atomic, durable step: of two concurrent uses exactly
     // one wins, and the winner's new token is on disk before it is sent.
-    let won = !record.rotated
-        && state
-            .grants
-            .compare_and_swap_then_put(
+    let rotated = encode(&rotated)?;
+    // As in issue_for_user, the tokens are signed while the flush runs; a
+    // lost swap throws them away unsent.
+    let (won, minted) = if record.rotated {
+        (Ok(false), Err(GrantError::InvalidRefreshToken))
+    } else {
+        tokio::join!(
+            state.grants.compare_and_swap_then_put(
                 GrantKind::RefreshToken,
                 &key,
                 Some(&value),
-                Some((&encode(&rotated)?, keep_until)),
+                Some((&rotated, keep_until)),
                 &plan.records,
-            )
-            .await
-            .map_err(internal)?;
-    if !won {
+            ),
+            async { mint_tokens(state, client, &user, &request, &plan) }
+        )
+    };
+    if !won.map_err(internal)? {
         tracing::warn!(client_id = %client.client_id, "refresh token reused; revoking its family");
         state
             .grants
@@ -571,7 +585,8 @@ pub async fn refresh(
             .map_err(internal)?;
         return Err(GrantError::InvalidRefreshToken);
     }
-    mint_tokens(state, client, &user, &request, plan)
+    plan.count_refresh_token();
+    minted
 }
 
 /// Revokes a refresh token and its whole family (Auth0's "revocation
