@@ -164,8 +164,11 @@ fn backend(err: sled::Error) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
+/// A record's tree key and its stored bytes, ready to be written.
+type EncodedRecord = (Vec<u8>, Vec<u8>);
+
 /// The tree keys and stored bytes of records about to be written together.
-fn encode_all(records: &[GrantRecord]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+fn encode_all(records: &[GrantRecord]) -> Result<Vec<EncodedRecord>, StoreError> {
     records
         .iter()
         .map(|record| {
