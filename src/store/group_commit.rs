@@ -11,12 +11,35 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::StoreError;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// How long a flush may wait for more writers once writes are arriving
+/// concurrently. Each flush costs sled a buffer write, a sync and four
+/// thread wake-ups (~120 µs of CPU here); under load, gathering for up to
+/// this long groups several times more writers per flush, while a lone
+/// writer (the previous batch had one) is flushed at once.
+const GATHER_WINDOW: Duration = Duration::from_micros(1_000);
+
+/// A batch this large is flushed without waiting out the window.
+const GATHER_ENOUGH: usize = 64;
+
+/// Adds to `batch` the writers that arrive within [`GATHER_WINDOW`].
+fn gather(inbox: &mpsc::Receiver<Waiter>, batch: &mut Vec<Waiter>) {
+    let deadline = Instant::now() + GATHER_WINDOW;
+    while batch.len() < GATHER_ENOUGH {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match inbox.recv_timeout(left) {
+            Ok(waiter) => batch.push(waiter),
+            Err(_) => return,
+        }
+    }
+}
 
 /// Counters that show how well writes are being grouped.
 #[derive(Debug, Default)]
@@ -43,9 +66,14 @@ impl GroupCommit {
         let thread = std::thread::Builder::new()
             .name("claimset-flusher".to_owned())
             .spawn(move || {
+                let mut busy = false;
                 while let Ok(first) = inbox.recv() {
                     let mut batch = vec![first];
                     batch.extend(inbox.try_iter());
+                    if busy {
+                        gather(&inbox, &mut batch);
+                    }
+                    busy = batch.len() > 1;
                     let result = db.flush().map(|_| ()).map_err(|err| err.to_string());
                     thread_stats.flushes.fetch_add(1, Ordering::Relaxed);
                     thread_stats

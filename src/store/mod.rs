@@ -250,10 +250,12 @@ pub trait GrantStore: Send + Sync {
     /// token pays for one flush, not one per record.
     async fn put_many(&self, records: &[GrantRecord]) -> Result<(), StoreError>;
 
-    /// [`compare_and_swap`](Self::compare_and_swap) on one record and, only
-    /// if it swapped, inserts `also` in the same atomic step and the same
-    /// durable wait. Refresh rotation uses it: marking the old token used and
-    /// writing its successor either both happen or neither does.
+    /// [`compare_and_swap`](Self::compare_and_swap) on one record that, if
+    /// it swaps, also leaves `also` written, all under one durable wait.
+    /// Refresh rotation uses it: after a crash the old token is never found
+    /// used without its successor stored. `also` may become visible before
+    /// the swap is decided (fine for records nobody holds a key to yet); a
+    /// lost swap puts back what they replaced.
     async fn compare_and_swap_then_put(
         &self,
         kind: GrantKind,
