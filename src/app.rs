@@ -73,6 +73,8 @@ pub struct AppState {
     /// [`AppState::open`] keeps it in `data_dir/cookie.key`, so sessions
     /// survive restarts; [`AppState::with_parts`] makes a fresh one.
     pub cookie_key: Key,
+    /// Bounds the user searches reading the store at once.
+    pub search_slots: crate::user_search::ScanSlots,
 }
 
 impl FromRef<AppState> for Key {
@@ -148,6 +150,7 @@ impl AppState {
             discovery: Arc::default(),
             signup_limiter,
             cookie_key,
+            search_slots: crate::user_search::ScanSlots::per_cpu(),
         })
     }
 }

@@ -11,10 +11,13 @@
 //!
 //! Auth0 lets a query reach at most the first 1,000 results, so whatever
 //! matches, at most 1,000 users are kept in memory (a bounded, sorted
-//! window). Index reads and scans run on the blocking pool.
+//! window). Index reads and scans run on the blocking pool, at most
+//! [`ScanSlots`] of them at once.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use crate::domain::search::{self, IndexHint, Query, Sort, fold_case};
 use crate::domain::user::User;
@@ -49,39 +52,77 @@ pub struct SearchRequest {
     pub need_total: bool,
 }
 
+/// How many searches may read the store on the blocking pool at once.
+///
+/// A search is CPU work on sled pages; without a bound, 64 concurrent
+/// searches made tokio start 64 blocking threads, each keeping its own
+/// stack and allocator cache (about 20 MB more resident memory on a small
+/// store) for no more throughput than one thread per core gives. Searches
+/// past the bound wait their turn without holding a thread.
+#[derive(Clone)]
+pub struct ScanSlots(Arc<Semaphore>);
+
+impl ScanSlots {
+    /// `slots` concurrent scans (at least one).
+    pub fn new(slots: usize) -> Self {
+        Self(Arc::new(Semaphore::new(slots.max(1))))
+    }
+
+    /// One slot per CPU the process may use.
+    pub fn per_cpu() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let permit = Arc::clone(&self.0)
+            .acquire_owned()
+            .await
+            .map_err(|err| StoreError::Backend(format!("search slots closed: {err}")))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|err| StoreError::Backend(format!("search task failed: {err}")))
+    }
+}
+
 /// Runs a search. `page * per_page + per_page` must not exceed
 /// [`MAX_REACHABLE`]; the caller checks it and answers Auth0's error.
 pub async fn run(
     store: Arc<dyn UserStore>,
+    slots: &ScanSlots,
     request: SearchRequest,
 ) -> Result<SearchPage, StoreError> {
     if let Some(users) = indexed_candidates(store.as_ref(), &request).await? {
         return Ok(select(users.into_iter().map(Ok), &request));
     }
     if let Some((field, folded, exact)) = field_hint(&request) {
-        return tokio::task::spawn_blocking(move || {
-            by_field(store.as_ref(), &request, field, &folded, exact)
-        })
-        .await
-        .map_err(|err| StoreError::Backend(format!("search task failed: {err}")))?;
+        return slots
+            .run(move || by_field(store.as_ref(), &request, field, &folded, exact))
+            .await?;
     }
-    tokio::task::spawn_blocking(move || {
-        let mut error = None;
-        let users = store.scan_users().map_while(|entry| match entry {
-            Ok(user) => Some(Ok(user)),
-            Err(err) => {
-                error = Some(err);
-                None
+    slots
+        .run(move || {
+            let mut error = None;
+            let users = store.scan_users().map_while(|entry| match entry {
+                Ok(user) => Some(Ok(user)),
+                Err(err) => {
+                    error = Some(err);
+                    None
+                }
+            });
+            let page = select(users, &request);
+            match error {
+                Some(err) => Err(err),
+                None => Ok(page),
             }
-        });
-        let page = select(users, &request);
-        match error {
-            Some(err) => Err(err),
-            None => Ok(page),
-        }
-    })
-    .await
-    .map_err(|err| StoreError::Backend(format!("search task failed: {err}")))?
+        })
+        .await?
 }
 
 /// When the query pins `email` or `user_id` exactly, the candidates come
@@ -221,5 +262,51 @@ fn select(
     SearchPage {
         users: kept.split_off(start),
         total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scans_beyond_the_slots_wait_and_all_of_them_finish() {
+        let slots = ScanSlots::new(2);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let (slots, running, most) = (slots.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    slots
+                        .run(move || {
+                            let now = running.fetch_add(1, AtomicOrdering::SeqCst) + 1;
+                            most.fetch_max(now, AtomicOrdering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(20));
+                            running.fetch_sub(1, AtomicOrdering::SeqCst);
+                            i
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut finished = Vec::new();
+        for task in tasks {
+            finished.push(task.await.expect("task").expect("scan"));
+        }
+        assert_eq!(finished, (0..12).collect::<Vec<_>>());
+        assert_eq!(
+            most.load(AtomicOrdering::SeqCst),
+            2,
+            "two slots, twelve scans"
+        );
+    }
+
+    #[test]
+    fn zero_slots_still_lets_one_scan_run() {
+        assert_eq!(ScanSlots::new(0).0.available_permits(), 1);
     }
 }

@@ -654,7 +654,7 @@ async fn list_users(
             .collect(),
         need_total: include_totals,
     };
-    let found = user_search::run(state.store.clone(), request)
+    let found = user_search::run(state.store.clone(), &state.search_slots, request)
         .await
         .map_err(|err| {
             tracing::error!(%err, "user search failed");
