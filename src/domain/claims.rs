@@ -13,50 +13,100 @@
 //!
 //! Nothing here logs or counts: the caller reports dropped claims.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io;
 
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use crate::config::{ClaimTarget, Claims};
 use crate::domain::user::User;
 
-/// The standard claims the granted `scopes` allow, from the user record.
+/// The standard claims the granted `scopes` allow, borrowed from the user record.
 ///
 /// `profile` gives `name`, `nickname`, `given_name`, `family_name`, `picture`
 /// and `updated_at` (only those the user has; `updated_at` stays the ISO
 /// string the record holds, as Auth0 sends it); `email` gives `email` and
 /// `email_verified`. Protocol claims (`sub`, `iss`, `aud`, …) are never
 /// included: the caller adds them, so they cannot be shadowed from here.
-pub fn standard_claims(user: &User, scopes: &[&str]) -> Map<String, Value> {
-    let mut out = Map::new();
-    if scopes.contains(&"profile") {
-        let optional = |value: &Option<String>| value.as_ref().map(|v| Value::String(v.clone()));
-        let fields = [
-            ("name", Some(Value::String(user.name.clone()))),
-            ("nickname", Some(Value::String(user.nickname.clone()))),
-            ("given_name", optional(&user.given_name)),
-            ("family_name", optional(&user.family_name)),
-            ("picture", optional(&user.picture)),
-            ("updated_at", Some(Value::String(user.updated_at.clone()))),
-        ];
-        for (claim, value) in fields {
-            if let Some(value) = value {
-                out.insert(claim.to_owned(), value);
-            }
+/// Borrowed and serialized in place, so minting an ID token copies no user
+/// string (see `benches/tokens.rs`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StandardClaims<'a> {
+    /// `profile`: the display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    /// `profile`: the nickname.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<&'a str>,
+    /// `profile`, when the user has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<&'a str>,
+    /// `profile`, when the user has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<&'a str>,
+    /// `profile`, when the user has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<&'a str>,
+    /// `profile`: last update, ISO 8601.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<&'a str>,
+    /// `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<&'a str>,
+    /// `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+impl StandardClaims<'_> {
+    /// Every name a standard claim can have, so token assembly can keep a
+    /// mapped claim from ever duplicating one.
+    pub const NAMES: [&'static str; 8] = [
+        "name",
+        "nickname",
+        "given_name",
+        "family_name",
+        "picture",
+        "updated_at",
+        "email",
+        "email_verified",
+    ];
+
+    /// The claims as a JSON object, for responses assembled as one (`/userinfo`).
+    pub fn into_map(self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            // A struct of strings and a bool always serializes to an object.
+            _ => Map::new(),
         }
     }
+}
+
+/// The [`StandardClaims`] of `user` the granted `scopes` allow.
+pub fn standard_claims<'a>(user: &'a User, scopes: &[&str]) -> StandardClaims<'a> {
+    let mut out = StandardClaims::default();
+    if scopes.contains(&"profile") {
+        out.name = Some(&user.name);
+        out.nickname = Some(&user.nickname);
+        out.given_name = user.given_name.as_deref();
+        out.family_name = user.family_name.as_deref();
+        out.picture = user.picture.as_deref();
+        out.updated_at = Some(&user.updated_at);
+    }
     if scopes.contains(&"email") {
-        out.insert("email".to_owned(), Value::String(user.email.clone()));
-        out.insert(
-            "email_verified".to_owned(),
-            Value::Bool(user.email_verified),
-        );
+        out.email = Some(&user.email);
+        out.email_verified = Some(user.email_verified);
     }
     out
 }
+
+/// One mapped claim: its full name and its value, borrowed from the user
+/// record where it is stored there as is (metadata), owned where it is not
+/// (client metadata strings).
+pub type MappedClaim<'a> = (String, Cow<'a, Value>);
 
 /// The mapped custom claims of `user` for one `target`, in configuration order.
 ///
@@ -68,13 +118,18 @@ pub fn standard_claims(user: &User, scopes: &[&str]) -> Map<String, Value> {
 /// to fill every property — while a stored JSON `null` exists and is emitted.
 /// Values keep their JSON type. The order is what [`fit_budget`] keeps to, so
 /// earlier configuration entries win the ID token budget.
-pub fn mapped_claims(
+pub fn mapped_claims<'a>(
     claims: &Claims,
-    user: &User,
+    user: &'a User,
     client_metadata: &BTreeMap<String, String>,
     target: ClaimTarget,
-) -> Vec<(String, Value)> {
-    let mut out = Vec::new();
+) -> Vec<MappedClaim<'a>> {
+    let mut out = Vec::with_capacity(
+        claims.user_metadata.len()
+            + claims.app_metadata.len()
+            + claims.client_metadata.len()
+            + claims.rules.len(),
+    );
     if matches!(target, ClaimTarget::IdToken | ClaimTarget::Userinfo) {
         for (list, source) in [
             (&claims.user_metadata, &user.user_metadata),
@@ -82,13 +137,16 @@ pub fn mapped_claims(
         ] {
             for property in list {
                 if let Some(value) = source.get(property) {
-                    out.push((claims.resolve(property), value.clone()));
+                    out.push((claims.resolve(property), Cow::Borrowed(value)));
                 }
             }
         }
         for property in &claims.client_metadata {
             if let Some(value) = client_metadata.get(property) {
-                out.push((claims.resolve(property), Value::String(value.clone())));
+                out.push((
+                    claims.resolve(property),
+                    Cow::Owned(Value::String(value.clone())),
+                ));
             }
         }
     }
@@ -103,7 +161,11 @@ pub fn mapped_claims(
 /// Follows a dotted `user_metadata.a.b` / `app_metadata.a.b` path through
 /// objects only, or reads `client_metadata.key` (a flat map of strings);
 /// anything else on the way (or an unknown root) is absent.
-fn lookup(user: &User, client_metadata: &BTreeMap<String, String>, path: &str) -> Option<Value> {
+fn lookup<'a>(
+    user: &'a User,
+    client_metadata: &BTreeMap<String, String>,
+    path: &str,
+) -> Option<Cow<'a, Value>> {
     let mut segments = path.split('.');
     let root = match segments.next()? {
         "user_metadata" => &user.user_metadata,
@@ -111,7 +173,9 @@ fn lookup(user: &User, client_metadata: &BTreeMap<String, String>, path: &str) -
         "client_metadata" => {
             let key = segments.next()?;
             return match segments.next() {
-                None => client_metadata.get(key).cloned().map(Value::String),
+                None => client_metadata
+                    .get(key)
+                    .map(|value| Cow::Owned(Value::String(value.clone()))),
                 Some(_) => None,
             };
         }
@@ -121,7 +185,7 @@ fn lookup(user: &User, client_metadata: &BTreeMap<String, String>, path: &str) -
     for segment in segments {
         value = value.as_object()?.get(segment)?;
     }
-    Some(value.clone())
+    Some(Cow::Borrowed(value))
 }
 
 /// Mapped claims after fitting them into the ID token budget.
@@ -130,9 +194,9 @@ fn lookup(user: &User, client_metadata: &BTreeMap<String, String>, path: &str) -
 /// operator learns which property outgrew the budget instead of users
 /// silently getting smaller tokens.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Budgeted {
-    /// Claims that fit, to be added to the token.
-    pub kept: Map<String, Value>,
+pub struct Budgeted<'a> {
+    /// Claims that fit, in input order, to be added to the token.
+    pub kept: Vec<MappedClaim<'a>>,
     /// Names of claims left out, in input order.
     pub dropped: Vec<String>,
     /// Bytes the kept claims take, by [`fit_budget`]'s measure (at most the budget).
@@ -148,9 +212,9 @@ pub struct Budgeted {
 /// the token payload, and independent of the order of the other claims.
 /// A name already kept is dropped too (validated configurations never produce
 /// one twice), so `used_bytes` always matches `kept`.
-pub fn fit_budget(claims: Vec<(String, Value)>, budget_bytes: usize) -> Budgeted {
+pub fn fit_budget(claims: Vec<MappedClaim<'_>>, budget_bytes: usize) -> Budgeted<'_> {
     let mut budgeted = Budgeted {
-        kept: Map::new(),
+        kept: Vec::with_capacity(claims.len()),
         dropped: Vec::new(),
         used_bytes: 0,
     };
@@ -159,9 +223,10 @@ pub fn fit_budget(claims: Vec<(String, Value)>, budget_bytes: usize) -> Budgeted
             .and_then(|size| budgeted.used_bytes.checked_add(size))
             .filter(|total| *total <= budget_bytes);
         match fits {
-            Some(total) if !budgeted.kept.contains_key(&name) => {
+            // Linear: a mapping has a handful of claims, and a Vec keeps order.
+            Some(total) if !budgeted.kept.iter().any(|(kept, _)| *kept == name) => {
                 budgeted.used_bytes = total;
-                budgeted.kept.insert(name, value);
+                budgeted.kept.push((name, value));
             }
             _ => budgeted.dropped.push(name),
         }
@@ -220,11 +285,16 @@ mod tests {
         let client = BTreeMap::from([("tier".to_owned(), "gold".to_owned())]);
         let user = plain_user();
         assert_eq!(
-            mapped_claims(&claims, &user, &client, ClaimTarget::IdToken),
+            owned(mapped_claims(&claims, &user, &client, ClaimTarget::IdToken)),
             vec![(format!("{NS}tier"), json!("gold"))]
         );
         assert_eq!(
-            mapped_claims(&claims, &user, &client, ClaimTarget::AccessToken),
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &client,
+                ClaimTarget::AccessToken
+            )),
             vec![(format!("{NS}tier_rule"), json!("gold"))]
         );
         let deeper = config(
@@ -232,7 +302,7 @@ mod tests {
             &[],
             vec![rule("client_metadata.tier.x", "t", &[ClaimTarget::IdToken])],
         );
-        assert!(mapped_claims(&deeper, &user, &client, ClaimTarget::IdToken).is_empty());
+        assert!(owned(mapped_claims(&deeper, &user, &client, ClaimTarget::IdToken)).is_empty());
     }
 
     use super::*;
@@ -296,6 +366,30 @@ mod tests {
         claims.iter().map(|(name, _)| name.as_str()).collect()
     }
 
+    /// Mapped claims with their values owned, to compare with literals.
+    fn owned(claims: Vec<MappedClaim<'_>>) -> Vec<(String, Value)> {
+        claims
+            .into_iter()
+            .map(|(name, value)| (name, value.into_owned()))
+            .collect()
+    }
+
+    /// Claims as the budget takes them.
+    fn as_mapped(claims: Vec<(String, Value)>) -> Vec<MappedClaim<'static>> {
+        claims
+            .into_iter()
+            .map(|(name, value)| (name, Cow::Owned(value)))
+            .collect()
+    }
+
+    fn kept_names<'b>(budgeted: &'b Budgeted<'_>) -> Vec<&'b str> {
+        budgeted
+            .kept
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
     fn keys(map: &Map<String, Value>) -> Vec<&str> {
         let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
         keys.sort_unstable();
@@ -306,8 +400,12 @@ mod tests {
 
     #[test]
     fn openid_alone_gives_no_standard_claims() {
-        assert!(standard_claims(&plain_user(), &["openid"]).is_empty());
-        assert!(standard_claims(&plain_user(), &[]).is_empty());
+        assert!(
+            standard_claims(&plain_user(), &["openid"])
+                .into_map()
+                .is_empty()
+        );
+        assert!(standard_claims(&plain_user(), &[]).into_map().is_empty());
     }
 
     #[test]
@@ -316,7 +414,7 @@ mod tests {
         full.given_name = Some("Ada".to_owned());
         full.family_name = Some("Lovelace".to_owned());
         full.picture = Some("https://img.example/ada.png".to_owned());
-        let claims = standard_claims(&full, &["openid", "profile"]);
+        let claims = standard_claims(&full, &["openid", "profile"]).into_map();
         assert_eq!(
             Value::Object(claims),
             json!({
@@ -332,14 +430,14 @@ mod tests {
 
     #[test]
     fn missing_optional_profile_fields_are_absent() {
-        let claims = standard_claims(&plain_user(), &["openid", "profile"]);
+        let claims = standard_claims(&plain_user(), &["openid", "profile"]).into_map();
         assert_eq!(keys(&claims), ["name", "nickname", "updated_at"]);
         assert_eq!(claims["updated_at"], json!("2023-06-15T08:00:00.000Z"));
     }
 
     #[test]
     fn email_scope_gives_email_claims_only() {
-        let claims = standard_claims(&plain_user(), &["openid", "email"]);
+        let claims = standard_claims(&plain_user(), &["openid", "email"]).into_map();
         assert_eq!(
             Value::Object(claims),
             json!({"email": "ada@example.com", "email_verified": true})
@@ -348,7 +446,8 @@ mod tests {
 
     #[test]
     fn both_scopes_never_add_protocol_claims() {
-        let claims = standard_claims(&plain_user(), &["openid", "profile", "email", "phone"]);
+        let claims =
+            standard_claims(&plain_user(), &["openid", "profile", "email", "phone"]).into_map();
         assert_eq!(
             keys(&claims),
             ["email", "email_verified", "name", "nickname", "updated_at"]
@@ -376,14 +475,32 @@ mod tests {
             (format!("{NS}plan"), json!("pro")),
         ];
         assert_eq!(
-            mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken),
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::IdToken
+            )),
             expected
         );
         assert_eq!(
-            mapped_claims(&claims, &user, &no_client(), ClaimTarget::Userinfo),
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::Userinfo
+            )),
             expected
         );
-        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::AccessToken).is_empty());
+        assert!(
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::AccessToken
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
@@ -399,11 +516,32 @@ mod tests {
         );
         let user = user(json!({}), json!({"plan": "pro"}));
         assert_eq!(
-            mapped_claims(&claims, &user, &no_client(), ClaimTarget::AccessToken),
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::AccessToken
+            )),
             vec![(format!("{NS}plan"), json!("pro"))]
         );
-        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken).is_empty());
-        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::Userinfo).is_empty());
+        assert!(
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::IdToken
+            ))
+            .is_empty()
+        );
+        assert!(
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::Userinfo
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
@@ -419,7 +557,12 @@ mod tests {
         );
         let user = user(json!({"preferences": {"color": "teal"}}), json!({}));
         assert_eq!(
-            mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken),
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::IdToken
+            )),
             vec![(format!("{NS}color"), json!("teal"))]
         );
     }
@@ -443,7 +586,15 @@ mod tests {
             ],
         );
         let user = user(json!({"preferences": {"size": "L"}}), json!({}));
-        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken).is_empty());
+        assert!(
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::IdToken
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
@@ -461,7 +612,15 @@ mod tests {
             json!({"hobby": "chess", "list": ["x"], "nothing": null}),
             json!({}),
         );
-        assert!(mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken).is_empty());
+        assert!(
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::IdToken
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
@@ -478,7 +637,12 @@ mod tests {
             json!({}),
         );
         assert_eq!(
-            mapped_claims(&claims, &user, &no_client(), ClaimTarget::Userinfo),
+            owned(mapped_claims(
+                &claims,
+                &user,
+                &no_client(),
+                ClaimTarget::Userinfo
+            )),
             vec![
                 (format!("{NS}obj"), json!({"a": 1, "b": [true]})),
                 (format!("{NS}arr"), json!([1, "two", null])),
@@ -503,7 +667,7 @@ mod tests {
         let user = user(json!({}), json!({"roles": ["admin"]}));
         for target in [ClaimTarget::IdToken, ClaimTarget::AccessToken] {
             assert_eq!(
-                mapped_claims(&claims, &user, &no_client(), target),
+                owned(mapped_claims(&claims, &user, &no_client(), target)),
                 vec![("https://other.example/roles".to_owned(), json!(["admin"]))]
             );
         }
@@ -523,7 +687,12 @@ mod tests {
             json!({"a": 1, "y": 2, "z": 3}),
             json!({"b": 4, "c": 5, "m": 6}),
         );
-        let mapped = mapped_claims(&claims, &user, &no_client(), ClaimTarget::IdToken);
+        let mapped = owned(mapped_claims(
+            &claims,
+            &user,
+            &no_client(),
+            ClaimTarget::IdToken,
+        ));
         let expected: Vec<String> = ["z", "a", "m", "b", "y", "c"]
             .iter()
             .map(|n| format!("{NS}{n}"))
@@ -545,8 +714,8 @@ mod tests {
             ("https://ns/b".to_owned(), json!({"k": [1, 2]})),
         ];
         let total: usize = claims.iter().map(|(n, v)| size(n, v)).sum();
-        let budgeted = fit_budget(claims, 4096);
-        assert_eq!(keys(&budgeted.kept), ["https://ns/a", "https://ns/b"]);
+        let budgeted = fit_budget(as_mapped(claims), 4096);
+        assert_eq!(kept_names(&budgeted), ["https://ns/a", "https://ns/b"]);
         assert!(budgeted.dropped.is_empty());
         assert_eq!(budgeted.used_bytes, total);
     }
@@ -559,8 +728,8 @@ mod tests {
             ("big".to_owned(), big),
             ("c".to_owned(), json!(true)),
         ];
-        let budgeted = fit_budget(claims, 50);
-        assert_eq!(keys(&budgeted.kept), ["a", "c"]);
+        let budgeted = fit_budget(as_mapped(claims), 50);
+        assert_eq!(kept_names(&budgeted), ["a", "c"]);
         assert_eq!(budgeted.dropped, ["big"]);
         // "a":1, = 6 bytes, "c":true, = 9 bytes.
         assert_eq!(budgeted.used_bytes, 15);
@@ -571,18 +740,18 @@ mod tests {
         // "ab":"cd", is 10 bytes.
         let claim = || vec![("ab".to_owned(), json!("cd"))];
         assert_eq!(size("ab", &json!("cd")), 10);
-        let exact = fit_budget(claim(), 10);
-        assert_eq!(keys(&exact.kept), ["ab"]);
+        let exact = fit_budget(as_mapped(claim()), 10);
+        assert_eq!(kept_names(&exact), ["ab"]);
         assert_eq!(exact.used_bytes, 10);
-        let short = fit_budget(claim(), 9);
+        let short = fit_budget(as_mapped(claim()), 9);
         assert!(short.kept.is_empty());
         assert_eq!(short.dropped, ["ab"]);
         assert_eq!(short.used_bytes, 0);
 
         // Cumulative: 10 + 6 ("x":1,) = 16 fits 16 exactly, not 15.
         let two = || vec![("ab".to_owned(), json!("cd")), ("x".to_owned(), json!(1))];
-        assert_eq!(fit_budget(two(), 16).used_bytes, 16);
-        let over = fit_budget(two(), 15);
+        assert_eq!(fit_budget(as_mapped(two()), 16).used_bytes, 16);
+        let over = fit_budget(as_mapped(two()), 15);
         assert_eq!(over.dropped, ["x"]);
         assert_eq!(over.used_bytes, 10);
     }
@@ -590,7 +759,7 @@ mod tests {
     #[test]
     fn a_zero_budget_keeps_nothing() {
         let claims = vec![("a".to_owned(), json!(1)), ("b".to_owned(), Value::Null)];
-        let budgeted = fit_budget(claims, 0);
+        let budgeted = fit_budget(as_mapped(claims), 0);
         assert!(budgeted.kept.is_empty());
         assert_eq!(budgeted.dropped, ["a", "b"]);
         assert_eq!(budgeted.used_bytes, 0);
@@ -604,13 +773,13 @@ mod tests {
         let expected = r#""q\"t\\é":1,"#.len();
         assert_eq!(expected, 13);
         assert_eq!(size(name, &json!(1)), expected);
-        let kept = fit_budget(vec![(name.to_owned(), json!(1))], expected);
+        let kept = fit_budget(as_mapped(vec![(name.to_owned(), json!(1))]), expected);
         assert_eq!(kept.used_bytes, expected);
-        let dropped = fit_budget(vec![(name.to_owned(), json!(1))], expected - 1);
+        let dropped = fit_budget(as_mapped(vec![(name.to_owned(), json!(1))]), expected - 1);
         assert_eq!(dropped.dropped, [name]);
         // A control character escapes as \u0001 (6 bytes).
         assert_eq!(
-            fit_budget(vec![("\u{1}".to_owned(), json!(0))], 64).used_bytes,
+            fit_budget(as_mapped(vec![("\u{1}".to_owned(), json!(0))]), 64).used_bytes,
             r#""\u0001":0,"#.len()
         );
     }
@@ -618,8 +787,8 @@ mod tests {
     #[test]
     fn a_repeated_name_is_not_counted_twice() {
         let claims = vec![("a".to_owned(), json!(1)), ("a".to_owned(), json!(2))];
-        let budgeted = fit_budget(claims, 100);
-        assert_eq!(budgeted.kept["a"], json!(1));
+        let budgeted = fit_budget(as_mapped(claims), 100);
+        assert_eq!(budgeted.kept, [("a".to_owned(), Cow::Borrowed(&json!(1)))]);
         assert_eq!(budgeted.dropped, ["a"]);
         assert_eq!(budgeted.used_bytes, 6);
     }
@@ -633,6 +802,6 @@ mod tests {
         let budget = size(&second, &json!(1));
         let budgeted = fit_budget(mapped, budget);
         assert_eq!(budgeted.dropped, [format!("{NS}first")]);
-        assert_eq!(keys(&budgeted.kept), [second.as_str()]);
+        assert_eq!(kept_names(&budgeted), [second.as_str()]);
     }
 }

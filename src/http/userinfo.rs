@@ -222,14 +222,14 @@ async fn claims_for(state: &AppState, token: &str) -> Result<UserInfo, Unauthori
 
     let mut body = Map::new();
     body.insert("sub".into(), json!(user.user_id));
-    body.extend(standard_claims(&user, &scopes));
+    body.extend(standard_claims(&user, &scopes).into_map());
     for (name, value) in mapped_claims(
         config.claims_for(client),
         &user,
         &client.client_metadata,
         ClaimTarget::Userinfo,
     ) {
-        body.entry(name).or_insert(value);
+        body.entry(name).or_insert_with(|| value.into_owned());
     }
     Ok(UserInfo(body))
 }

@@ -19,8 +19,14 @@ use super::keys::{KeyError, KeyRing, SigningKey};
 pub const MAX_LEEWAY_SECS: u64 = 365 * 24 * 60 * 60;
 
 /// Signs a JWT with `key` (normally `ring.signing_key()`): header {"alg", "typ": typ,
-/// "kid"}; payload = claims serialized compactly. Claims must be a JSON object.
-pub fn mint(key: &SigningKey, typ: &str, claims: &Value) -> Result<String, KeyError> {
+/// "kid"}; payload = claims serialized compactly. Claims must serialize to a
+/// JSON object; they may be a typed struct, so hot paths (the ID token) skip
+/// building a `serde_json::Value` first.
+pub fn mint(
+    key: &SigningKey,
+    typ: &str,
+    claims: &impl serde::Serialize,
+) -> Result<String, KeyError> {
     let header = JoseHeader {
         alg: key.alg().as_str(),
         kid: key.kid(),
@@ -48,33 +54,35 @@ fn b64_len(len: usize) -> usize {
 /// compact serialization `header.payload.signature`.
 ///
 /// Both JSON parts go into one buffer and the token into one string sized
-/// up front (for a 64-byte EC or Ed25519 signature; RSA grows it once): the
-/// work around the signature is a measurable share of an EdDSA or ES256
-/// mint (see `benches/tokens.rs`), so it avoids regrowing buffers.
+/// up front (for a 64-byte EC or Ed25519 signature; RSA grows it once), and
+/// the base64url encoding is SIMD (`base64-simd`): the work around the
+/// signature is a measurable share of an EdDSA or ES256 mint (see
+/// `benches/tokens.rs`), and the scalar encoder was the largest part of it.
 fn sign_compact(
     key: &SigningKey,
     header: &impl serde::Serialize,
-    claims: &Value,
+    claims: &impl serde::Serialize,
 ) -> Result<String, KeyError> {
-    if !claims.is_object() {
-        return Err(KeyError::Encode(
-            "JWT claims must be a JSON object".to_owned(),
-        ));
-    }
     let encode_err = |e: serde_json::Error| KeyError::Encode(e.to_string());
     let mut json = Vec::with_capacity(1024);
     serde_json::to_writer(&mut json, header).map_err(encode_err)?;
     let header_len = json.len();
     serde_json::to_writer(&mut json, claims).map_err(encode_err)?;
+    // Compact JSON of an object, and only of an object, starts with `{`.
+    if json.get(header_len) != Some(&b'{') {
+        return Err(KeyError::Encode(
+            "JWT claims must be a JSON object".to_owned(),
+        ));
+    }
     let (header, payload) = json.split_at(header_len);
+    let base64url = base64_simd::URL_SAFE_NO_PAD;
     let mut token = String::with_capacity(b64_len(json.len()) + 2 + b64_len(64));
-    URL_SAFE_NO_PAD.encode_string(header, &mut token);
+    base64url.encode_append(header, &mut token);
     token.push('.');
-    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    base64url.encode_append(payload, &mut token);
     let signature = key.sign(token.as_bytes())?;
-    token.reserve(1 + b64_len(signature.len()));
     token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    base64url.encode_append(signature, &mut token);
     Ok(token)
 }
 
@@ -201,6 +209,19 @@ mod tests {
     fn part(token: &str, index: usize) -> Value {
         let segment = token.split('.').nth(index).unwrap();
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn claims_that_are_not_an_object_are_refused() {
+        let (_dir, ring) = ring_with(&[SigningAlg::EdDSA]);
+        let key = ring.signing_key();
+        for claims in [json!([1, 2]), json!("sub"), json!(null), json!(7)] {
+            assert!(
+                matches!(mint(key, "JWT", &claims), Err(KeyError::Encode(_))),
+                "{claims}"
+            );
+        }
+        assert!(mint(key, "JWT", &json!({})).is_ok());
     }
 
     #[test]
