@@ -229,7 +229,7 @@ impl PlannedGrant {
     /// planned for a lost rotation was never issued.
     fn count_refresh_token(&self) {
         if self.refresh_token.is_some() {
-            crate::telemetry::token_issued("refresh_token");
+            crate::telemetry::token_issued(crate::telemetry::TokenKind::RefreshToken);
         }
     }
 }

@@ -79,7 +79,7 @@ pub fn id_token(
         mapped: MappedMembers(&budgeted.kept),
     };
     let token = jwt::mint(key, "JWT", &claims)?;
-    crate::telemetry::token_issued("id_token");
+    crate::telemetry::token_issued(crate::telemetry::TokenKind::IdToken);
     Ok(MintedIdToken {
         token,
         dropped_claims: budgeted.dropped,
@@ -210,7 +210,7 @@ pub fn access_token(
         claims.insert("gid".into(), json!(grant_id));
     }
     let token = jwt::mint(key, "JWT", &claims)?;
-    crate::telemetry::token_issued("access_token");
+    crate::telemetry::token_issued(crate::telemetry::TokenKind::AccessToken);
     Ok(token)
 }
 
