@@ -6,8 +6,6 @@
 //! chosen by the token's `kid` among every key of the ring, so tokens signed
 //! before a key rotation keep verifying.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::Value;
@@ -165,6 +163,8 @@ pub fn verify(
 mod tests {
     use super::*;
     use crate::tokens::keys::{SigningAlg, generate_key_file};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
     use std::fs::File;
     use std::path::Path;
