@@ -6,7 +6,7 @@ use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
+use serde::ser::Serializer;
 use serde_json::{Map, json};
 
 use super::jwt;
@@ -52,15 +52,18 @@ pub fn id_token(
     now: u64,
 ) -> Result<MintedIdToken, KeyError> {
     let claims_config = config.claims_for(request.client);
-    let budgeted = fit_budget(
-        mapped_claims(
-            claims_config,
-            request.user,
-            &request.client.client_metadata,
-            ClaimTarget::IdToken,
-        ),
-        claims_config.max_id_token_bytes,
+    let mut mapped = mapped_claims(
+        claims_config,
+        request.user,
+        &request.client.client_metadata,
+        ClaimTarget::IdToken,
     );
+    // Mapped claims never override protocol or standard claims: config
+    // validation makes their names absolute URLs, which none of those is,
+    // and a name that somehow is one is left out before the budget, rather
+    // than written twice or counted against the budget.
+    mapped.retain(|(name, _)| !is_reserved_claim(name));
+    let budgeted = fit_budget(mapped, claims_config.max_id_token_bytes);
     let client_id = request.client.client_id.as_str();
     let claims = IdTokenClaims {
         iss: &config.issuer,
@@ -124,24 +127,17 @@ const ID_TOKEN_PROTOCOL_CLAIMS: [&str; 10] = [
     "at_hash",
 ];
 
+/// Whether `name` is a claim [`IdTokenClaims`] writes itself.
+fn is_reserved_claim(name: &str) -> bool {
+    ID_TOKEN_PROTOCOL_CLAIMS.contains(&name) || StandardClaims::NAMES.contains(&name)
+}
+
 /// The kept mapped claims as JSON members, in configuration order.
-///
-/// Mapped claims never override protocol or standard claims: config
-/// validation makes their names absolute URLs, which none of those is, and
-/// a name that somehow is one is left out rather than written twice.
 struct MappedMembers<'a>(&'a [MappedClaim<'a>]);
 
 impl Serialize for MappedMembers<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut members = serializer.serialize_map(None)?;
-        for (name, value) in self.0 {
-            let name = name.as_str();
-            if ID_TOKEN_PROTOCOL_CLAIMS.contains(&name) || StandardClaims::NAMES.contains(&name) {
-                continue;
-            }
-            members.serialize_entry(name, value)?;
-        }
-        members.end()
+        serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
     }
 }
 
@@ -233,18 +229,9 @@ mod tests {
     use serde_json::Value;
     use std::borrow::Cow;
 
-    #[test]
-    fn mapped_claims_never_duplicate_or_override_protocol_or_standard_claims() {
-        let mapped: Vec<MappedClaim<'_>> = vec![
-            ("sub".to_owned(), Cow::Owned(json!("someone-else"))),
-            ("email".to_owned(), Cow::Owned(json!("other@example.com"))),
-            ("name".to_owned(), Cow::Owned(json!("not granted either"))),
-            (
-                "https://ns.example/plan".to_owned(),
-                Cow::Owned(json!("pro")),
-            ),
-        ];
-        let claims = IdTokenClaims {
+    /// Claims with every optional protocol claim present.
+    fn full_claims<'a>(mapped: &'a [MappedClaim<'a>]) -> IdTokenClaims<'a> {
+        IdTokenClaims {
             iss: "https://idp.example/",
             sub: "auth0|1",
             aud: "client",
@@ -253,14 +240,46 @@ mod tests {
             exp: 20,
             auth_time: 5,
             nonce: Some("n-0"),
-            sid: None,
-            at_hash: None,
-            standard: StandardClaims {
-                email: Some("ada@example.com"),
-                email_verified: Some(true),
-                ..StandardClaims::default()
-            },
-            mapped: MappedMembers(&mapped),
+            sid: Some("s-0"),
+            at_hash: Some("h".to_owned()),
+            standard: StandardClaims::default(),
+            mapped: MappedMembers(mapped),
+        }
+    }
+
+    #[test]
+    fn the_protocol_claim_names_are_the_ones_written() {
+        let value = serde_json::to_value(full_claims(&[])).unwrap();
+        let mut written: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        written.sort_unstable();
+        let mut listed = ID_TOKEN_PROTOCOL_CLAIMS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(written, listed);
+    }
+
+    #[test]
+    fn mapped_claims_never_duplicate_or_override_protocol_or_standard_claims() {
+        let mut mapped: Vec<MappedClaim<'_>> = vec![
+            ("sub".to_owned(), Cow::Owned(json!("someone-else"))),
+            ("email".to_owned(), Cow::Owned(json!("other@example.com"))),
+            ("name".to_owned(), Cow::Owned(json!("not granted either"))),
+            (
+                "https://ns.example/plan".to_owned(),
+                Cow::Owned(json!("pro")),
+            ),
+        ];
+        mapped.retain(|(name, _)| !is_reserved_claim(name));
+        let budgeted = fit_budget(mapped, 4096);
+        let mut claims = full_claims(&budgeted.kept);
+        claims.standard = StandardClaims {
+            email: Some("ada@example.com"),
+            email_verified: Some(true),
+            ..StandardClaims::default()
         };
         let text = serde_json::to_string(&claims).unwrap();
         assert_eq!(text.matches("\"sub\"").count(), 1, "{text}");
@@ -277,6 +296,8 @@ mod tests {
                 "exp": 20,
                 "auth_time": 5,
                 "nonce": "n-0",
+                "sid": "s-0",
+                "at_hash": "h",
                 "email": "ada@example.com",
                 "email_verified": true,
                 "https://ns.example/plan": "pro",
