@@ -106,7 +106,7 @@ pub fn standard_claims<'a>(user: &'a User, scopes: &[&str]) -> StandardClaims<'a
 /// One mapped claim: its full name and its value, borrowed from the user
 /// record where it is stored there as is (metadata), owned where it is not
 /// (client metadata strings).
-pub type MappedClaim<'a> = (String, Cow<'a, Value>);
+pub type MappedClaim<'a> = (&'a str, Cow<'a, Value>);
 
 /// The mapped custom claims of `user` for one `target`, in configuration order.
 ///
@@ -119,7 +119,7 @@ pub type MappedClaim<'a> = (String, Cow<'a, Value>);
 /// Values keep their JSON type. The order is what [`fit_budget`] keeps to, so
 /// earlier configuration entries win the ID token budget.
 pub fn mapped_claims<'a>(
-    claims: &Claims,
+    claims: &'a Claims,
     user: &'a User,
     client_metadata: &BTreeMap<String, String>,
     target: ClaimTarget,
@@ -130,29 +130,38 @@ pub fn mapped_claims<'a>(
             + claims.client_metadata.len()
             + claims.rules.len(),
     );
+    let names = claims.resolved();
     if matches!(target, ClaimTarget::IdToken | ClaimTarget::Userinfo) {
-        for (list, source) in [
-            (&claims.user_metadata, &user.user_metadata),
-            (&claims.app_metadata, &user.app_metadata),
+        for (list, names, source) in [
+            (
+                &claims.user_metadata,
+                &names.user_metadata,
+                &user.user_metadata,
+            ),
+            (
+                &claims.app_metadata,
+                &names.app_metadata,
+                &user.app_metadata,
+            ),
         ] {
-            for property in list {
+            for (property, name) in list.iter().zip(names) {
                 if let Some(value) = source.get(property) {
-                    out.push((claims.resolve(property), Cow::Borrowed(value)));
+                    out.push((name.as_str(), Cow::Borrowed(value)));
                 }
             }
         }
-        for property in &claims.client_metadata {
+        for (property, name) in claims.client_metadata.iter().zip(&names.client_metadata) {
             if let Some(value) = client_metadata.get(property) {
-                out.push((
-                    claims.resolve(property),
-                    Cow::Owned(Value::String(value.clone())),
-                ));
+                out.push((name.as_str(), Cow::Owned(Value::String(value.clone()))));
             }
         }
     }
-    for rule in claims.rules.iter().filter(|rule| rule.to.contains(&target)) {
+    for (rule, name) in claims.rules.iter().zip(&names.rules) {
+        if !rule.to.contains(&target) {
+            continue;
+        }
         if let Some(value) = lookup(user, client_metadata, &rule.from) {
-            out.push((claims.resolve(&rule.claim), value));
+            out.push((name.as_str(), value));
         }
     }
     out
@@ -219,7 +228,7 @@ pub fn fit_budget(claims: Vec<MappedClaim<'_>>, budget_bytes: usize) -> Budgeted
         used_bytes: 0,
     };
     for (name, value) in claims {
-        let fits = member_size(&name, &value)
+        let fits = member_size(name, &value)
             .and_then(|size| budgeted.used_bytes.checked_add(size))
             .filter(|total| *total <= budget_bytes);
         match fits {
@@ -228,7 +237,7 @@ pub fn fit_budget(claims: Vec<MappedClaim<'_>>, budget_bytes: usize) -> Budgeted
                 budgeted.used_bytes = total;
                 budgeted.kept.push((name, value));
             }
-            _ => budgeted.dropped.push(name),
+            _ => budgeted.dropped.push(name.to_owned()),
         }
     }
     budgeted
@@ -344,14 +353,13 @@ mod tests {
     }
 
     fn config(user_metadata: &[&str], app_metadata: &[&str], rules: Vec<ClaimRule>) -> Claims {
-        Claims {
-            namespace: NS.to_owned(),
-            user_metadata: user_metadata.iter().map(|s| (*s).to_owned()).collect(),
-            app_metadata: app_metadata.iter().map(|s| (*s).to_owned()).collect(),
-            client_metadata: Vec::new(),
-            rules,
-            max_id_token_bytes: 4096,
-        }
+        let mut claims = Claims::default();
+        claims.namespace = NS.to_owned();
+        claims.user_metadata = user_metadata.iter().map(|s| (*s).to_owned()).collect();
+        claims.app_metadata = app_metadata.iter().map(|s| (*s).to_owned()).collect();
+        claims.rules = rules;
+        claims.max_id_token_bytes = 4096;
+        claims
     }
 
     fn rule(from: &str, claim: &str, to: &[ClaimTarget]) -> ClaimRule {
@@ -370,12 +378,12 @@ mod tests {
     fn owned(claims: Vec<MappedClaim<'_>>) -> Vec<(String, Value)> {
         claims
             .into_iter()
-            .map(|(name, value)| (name, value.into_owned()))
+            .map(|(name, value)| (name.to_owned(), value.into_owned()))
             .collect()
     }
 
     /// Claims as the budget takes them.
-    fn as_mapped(claims: Vec<(String, Value)>) -> Vec<MappedClaim<'static>> {
+    fn as_mapped(claims: Vec<(&str, Value)>) -> Vec<MappedClaim<'_>> {
         claims
             .into_iter()
             .map(|(name, value)| (name, Cow::Owned(value)))
@@ -383,11 +391,7 @@ mod tests {
     }
 
     fn kept_names<'b>(budgeted: &'b Budgeted<'_>) -> Vec<&'b str> {
-        budgeted
-            .kept
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .collect()
+        budgeted.kept.iter().map(|(name, _)| *name).collect()
     }
 
     fn keys(map: &Map<String, Value>) -> Vec<&str> {
@@ -682,8 +686,8 @@ mod tests {
     #[test]
     fn everything_fits_a_large_budget() {
         let claims = vec![
-            ("https://ns/a".to_owned(), json!("x")),
-            ("https://ns/b".to_owned(), json!({"k": [1, 2]})),
+            ("https://ns/a", json!("x")),
+            ("https://ns/b", json!({"k": [1, 2]})),
         ];
         let total: usize = claims.iter().map(|(n, v)| size(n, v)).sum();
         let budgeted = fit_budget(as_mapped(claims), 4096);
@@ -695,11 +699,7 @@ mod tests {
     #[test]
     fn a_big_claim_is_dropped_and_later_small_ones_still_fit() {
         let big = json!("x".repeat(200));
-        let claims = vec![
-            ("a".to_owned(), json!(1)),
-            ("big".to_owned(), big),
-            ("c".to_owned(), json!(true)),
-        ];
+        let claims = vec![("a", json!(1)), ("big", big), ("c", json!(true))];
         let budgeted = fit_budget(as_mapped(claims), 50);
         assert_eq!(kept_names(&budgeted), ["a", "c"]);
         assert_eq!(budgeted.dropped, ["big"]);
@@ -710,7 +710,7 @@ mod tests {
     #[test]
     fn a_claim_exactly_filling_the_budget_is_kept_one_byte_more_is_not() {
         // "ab":"cd", is 10 bytes.
-        let claim = || vec![("ab".to_owned(), json!("cd"))];
+        let claim = || vec![("ab", json!("cd"))];
         assert_eq!(size("ab", &json!("cd")), 10);
         let exact = fit_budget(as_mapped(claim()), 10);
         assert_eq!(kept_names(&exact), ["ab"]);
@@ -721,7 +721,7 @@ mod tests {
         assert_eq!(short.used_bytes, 0);
 
         // Cumulative: 10 + 6 ("x":1,) = 16 fits 16 exactly, not 15.
-        let two = || vec![("ab".to_owned(), json!("cd")), ("x".to_owned(), json!(1))];
+        let two = || vec![("ab", json!("cd")), ("x", json!(1))];
         assert_eq!(fit_budget(as_mapped(two()), 16).used_bytes, 16);
         let over = fit_budget(as_mapped(two()), 15);
         assert_eq!(over.dropped, ["x"]);
@@ -730,7 +730,7 @@ mod tests {
 
     #[test]
     fn a_zero_budget_keeps_nothing() {
-        let claims = vec![("a".to_owned(), json!(1)), ("b".to_owned(), Value::Null)];
+        let claims = vec![("a", json!(1)), ("b", Value::Null)];
         let budgeted = fit_budget(as_mapped(claims), 0);
         assert!(budgeted.kept.is_empty());
         assert_eq!(budgeted.dropped, ["a", "b"]);
@@ -745,22 +745,22 @@ mod tests {
         let expected = r#""q\"t\\é":1,"#.len();
         assert_eq!(expected, 13);
         assert_eq!(size(name, &json!(1)), expected);
-        let kept = fit_budget(as_mapped(vec![(name.to_owned(), json!(1))]), expected);
+        let kept = fit_budget(as_mapped(vec![(name, json!(1))]), expected);
         assert_eq!(kept.used_bytes, expected);
-        let dropped = fit_budget(as_mapped(vec![(name.to_owned(), json!(1))]), expected - 1);
+        let dropped = fit_budget(as_mapped(vec![(name, json!(1))]), expected - 1);
         assert_eq!(dropped.dropped, [name]);
         // A control character escapes as \u0001 (6 bytes).
         assert_eq!(
-            fit_budget(as_mapped(vec![("\u{1}".to_owned(), json!(0))]), 64).used_bytes,
+            fit_budget(as_mapped(vec![("\u{1}", json!(0))]), 64).used_bytes,
             r#""\u0001":0,"#.len()
         );
     }
 
     #[test]
     fn a_repeated_name_is_not_counted_twice() {
-        let claims = vec![("a".to_owned(), json!(1)), ("a".to_owned(), json!(2))];
+        let claims = vec![("a", json!(1)), ("a", json!(2))];
         let budgeted = fit_budget(as_mapped(claims), 100);
-        assert_eq!(budgeted.kept, [("a".to_owned(), Cow::Borrowed(&json!(1)))]);
+        assert_eq!(budgeted.kept, [("a", Cow::Borrowed(&json!(1)))]);
         assert_eq!(budgeted.dropped, ["a"]);
         assert_eq!(budgeted.used_bytes, 6);
     }

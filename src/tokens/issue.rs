@@ -186,7 +186,7 @@ pub fn access_token(
             &request.client.client_metadata,
             ClaimTarget::AccessToken,
         ) {
-            claims.insert(name, value.into_owned());
+            claims.insert(name.to_owned(), value.into_owned());
         }
     }
     claims.insert("iss".into(), json!(config.issuer));
@@ -265,13 +265,10 @@ mod tests {
     #[test]
     fn mapped_claims_never_duplicate_or_override_protocol_or_standard_claims() {
         let mut mapped: Vec<MappedClaim<'_>> = vec![
-            ("sub".to_owned(), Cow::Owned(json!("someone-else"))),
-            ("email".to_owned(), Cow::Owned(json!("other@example.com"))),
-            ("name".to_owned(), Cow::Owned(json!("not granted either"))),
-            (
-                "https://ns.example/plan".to_owned(),
-                Cow::Owned(json!("pro")),
-            ),
+            ("sub", Cow::Owned(json!("someone-else"))),
+            ("email", Cow::Owned(json!("other@example.com"))),
+            ("name", Cow::Owned(json!("not granted either"))),
+            ("https://ns.example/plan", Cow::Owned(json!("pro"))),
         ];
         mapped.retain(|(name, _)| !is_reserved_claim(name));
         let budgeted = fit_budget(mapped, 4096);
