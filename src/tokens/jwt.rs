@@ -25,13 +25,14 @@ pub fn mint(
     typ: &str,
     claims: &impl serde::Serialize,
 ) -> Result<String, KeyError> {
-    let header = JoseHeader {
-        alg: key.alg().as_str(),
-        kid: key.kid(),
-        typ,
-    };
-    sign_compact(key, &header, claims)
+    if typ == JWT_TYP {
+        return sign_encoded_header(key, key.jwt_header(), claims);
+    }
+    sign_compact(key, &JoseHeader::new(key, typ), claims)
 }
+
+/// The `typ` of every token claimset mints, whose header each key keeps encoded.
+pub(super) const JWT_TYP: &str = "JWT";
 
 /// The JOSE header of minted tokens, serialized without building a JSON
 /// object first. Members are declared in name order, so the bytes are the
@@ -43,6 +44,23 @@ struct JoseHeader<'a> {
     typ: &'a str,
 }
 
+impl<'a> JoseHeader<'a> {
+    /// The header `key` signs tokens of type `typ` under.
+    fn new(key: &'a SigningKey, typ: &'a str) -> Self {
+        Self {
+            alg: key.alg().as_str(),
+            kid: key.kid(),
+            typ,
+        }
+    }
+}
+
+/// Base64url (unpadded) of the compact JSON of `header`.
+pub(super) fn encode_header(header: &impl serde::Serialize) -> Result<String, KeyError> {
+    let json = serde_json::to_vec(header).map_err(|e| KeyError::Encode(e.to_string()))?;
+    Ok(base64_simd::URL_SAFE_NO_PAD.encode_to_string(json))
+}
+
 /// Base64url (unpadded) length of `len` bytes.
 fn b64_len(len: usize) -> usize {
     len.div_ceil(3).saturating_mul(4)
@@ -50,34 +68,41 @@ fn b64_len(len: usize) -> usize {
 
 /// Serializes `header` and `claims` and signs them with `key`, giving the
 /// compact serialization `header.payload.signature`.
-///
-/// Both JSON parts go into one buffer and the token into one string sized
-/// up front (for a 64-byte EC or Ed25519 signature; RSA grows it once), and
-/// the base64url encoding is SIMD (`base64-simd`): the work around the
-/// signature is a measurable share of an EdDSA or ES256 mint (see
-/// `benches/tokens.rs`), and the scalar encoder was the largest part of it.
 fn sign_compact(
     key: &SigningKey,
     header: &impl serde::Serialize,
     claims: &impl serde::Serialize,
 ) -> Result<String, KeyError> {
-    let encode_err = |e: serde_json::Error| KeyError::Encode(e.to_string());
-    let mut json = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut json, header).map_err(encode_err)?;
-    let header_len = json.len();
-    serde_json::to_writer(&mut json, claims).map_err(encode_err)?;
+    sign_encoded_header(key, &encode_header(header)?, claims)
+}
+
+/// Serializes `claims` and signs them under the already encoded header.
+///
+/// The token goes into one string sized up front (for a 64-byte EC or
+/// Ed25519 signature; RSA grows it once), the header is encoded once per key
+/// (see [`SigningKey::jwt_header`]), and base64url is SIMD (`base64-simd`):
+/// the work around the signature is a measurable share of an EdDSA or ES256
+/// mint (see `benches/tokens.rs`), and the scalar encoder was the largest
+/// part of it.
+fn sign_encoded_header(
+    key: &SigningKey,
+    header_b64: &str,
+    claims: &impl serde::Serialize,
+) -> Result<String, KeyError> {
+    let mut payload = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut payload, claims).map_err(|e| KeyError::Encode(e.to_string()))?;
     // Compact JSON of an object, and only of an object, starts with `{`.
-    if json.get(header_len) != Some(&b'{') {
+    if payload.first() != Some(&b'{') {
         return Err(KeyError::Encode(
             "JWT claims must be a JSON object".to_owned(),
         ));
     }
-    let (header, payload) = json.split_at(header_len);
     let base64url = base64_simd::URL_SAFE_NO_PAD;
-    let mut token = String::with_capacity(b64_len(json.len()) + 2 + b64_len(64));
-    base64url.encode_append(header, &mut token);
+    let mut token =
+        String::with_capacity(header_b64.len() + b64_len(payload.len()) + 2 + b64_len(64));
+    token.push_str(header_b64);
     token.push('.');
-    base64url.encode_append(payload, &mut token);
+    base64url.encode_append(&payload, &mut token);
     let signature = key.sign(token.as_bytes())?;
     token.push('.');
     base64url.encode_append(signature, &mut token);

@@ -169,6 +169,8 @@ pub struct SigningKey {
     jwk: Value,
     decoding: DecodingKey,
     material: KeyMaterial,
+    /// Base64url of this key's `{"alg","kid","typ":"JWT"}` header.
+    jwt_header: String,
 }
 
 impl fmt::Debug for SigningKey {
@@ -202,6 +204,12 @@ impl SigningKey {
     /// The file's modification time, which decides which key is newest.
     pub fn modified(&self) -> SystemTime {
         self.modified
+    }
+
+    /// The base64url JOSE header of the JWTs this key signs, encoded once
+    /// when the key is loaded instead of on every token.
+    pub fn jwt_header(&self) -> &str {
+        &self.jwt_header
     }
 
     /// The public JWK published in the JWKS:
@@ -268,14 +276,22 @@ impl SigningKey {
 
         let material = parse_pem(&bytes).map_err(invalid)?;
         let (jwk, kid, decoding) = public_parts(&material).map_err(invalid)?;
+        let alg = material.alg();
+        let jwt_header = super::jwt::encode_header(&serde_json::json!({
+            "alg": alg.as_str(),
+            "kid": kid,
+            "typ": super::jwt::JWT_TYP,
+        }))
+        .map_err(|e| invalid(e.to_string()))?;
         Ok(SigningKey {
             kid,
-            alg: material.alg(),
+            alg,
             path: path.to_path_buf(),
             modified,
             jwk,
             decoding,
             material,
+            jwt_header,
         })
     }
 }
