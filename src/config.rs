@@ -290,12 +290,14 @@ impl Claims {
 
     /// Every claim name the mapping can produce, shorthand lists first.
     pub fn claim_names(&self) -> Vec<String> {
-        self.user_metadata
+        let names = self.resolved();
+        names
+            .user_metadata
             .iter()
-            .chain(&self.app_metadata)
-            .chain(&self.client_metadata)
-            .map(|property| self.resolve(property))
-            .chain(self.rules.iter().map(|rule| self.resolve(&rule.claim)))
+            .chain(&names.app_metadata)
+            .chain(&names.client_metadata)
+            .chain(&names.rules)
+            .cloned()
             .collect()
     }
 }
@@ -1137,6 +1139,46 @@ mod tests {
         assert_eq!(config.listen, default_listen());
         assert_eq!(config.tokens.id_token_ttl, 36_000);
         assert_eq!(config.connections[0].password_policy, PasswordPolicy::Fair);
+    }
+
+    #[test]
+    fn claim_names_are_resolved_once_in_list_order() {
+        let text = format!(
+            "{MINIMAL}{}",
+            r#"
+            [claims]
+            namespace = "https://ns.example/"
+            user_metadata = ["hobby"]
+            app_metadata = ["plan"]
+            [[claims.rules]]
+            from = "user_metadata.address.city"
+            claim = "city"
+            [[claims.rules]]
+            from = "app_metadata.roles"
+            claim = "https://other.example/roles"
+            "#
+        );
+        let config = load(&text).expect("valid");
+        let names = config.claims.resolved();
+        assert_eq!(names.user_metadata, ["https://ns.example/hobby"]);
+        assert_eq!(names.app_metadata, ["https://ns.example/plan"]);
+        assert!(names.client_metadata.is_empty());
+        assert_eq!(
+            names.rules,
+            ["https://ns.example/city", "https://other.example/roles"]
+        );
+        // The same names as resolving each entry, and the same storage each call.
+        assert_eq!(names.rules[0], config.claims.resolve("city"));
+        assert!(std::ptr::eq(names, config.claims.resolved()));
+        assert_eq!(
+            config.claims.claim_names(),
+            [
+                "https://ns.example/hobby",
+                "https://ns.example/plan",
+                "https://ns.example/city",
+                "https://other.example/roles",
+            ]
+        );
     }
 
     #[test]
