@@ -28,7 +28,8 @@ pub fn mint(
     if typ == JWT_TYP {
         return sign_encoded_header(key, key.jwt_header(), claims);
     }
-    sign_compact(key, &JoseHeader::new(key, typ), claims)
+    let header = encoded_jose_header(key.alg().as_str(), key.kid(), typ)?;
+    sign_encoded_header(key, &header, claims)
 }
 
 /// The `typ` of every token claimset mints, whose header each key keeps encoded.
@@ -44,19 +45,14 @@ struct JoseHeader<'a> {
     typ: &'a str,
 }
 
-impl<'a> JoseHeader<'a> {
-    /// The header `key` signs tokens of type `typ` under.
-    fn new(key: &'a SigningKey, typ: &'a str) -> Self {
-        Self {
-            alg: key.alg().as_str(),
-            kid: key.kid(),
-            typ,
-        }
-    }
+/// Base64url of the JOSE header a key with `alg` and `kid` signs tokens of
+/// type `typ` under; [`SigningKey`] keeps the one for `JWT`.
+pub(super) fn encoded_jose_header(alg: &str, kid: &str, typ: &str) -> Result<String, KeyError> {
+    encode_header(&JoseHeader { alg, kid, typ })
 }
 
 /// Base64url (unpadded) of the compact JSON of `header`.
-pub(super) fn encode_header(header: &impl serde::Serialize) -> Result<String, KeyError> {
+fn encode_header(header: &impl serde::Serialize) -> Result<String, KeyError> {
     let json = serde_json::to_vec(header).map_err(|e| KeyError::Encode(e.to_string()))?;
     Ok(base64_simd::URL_SAFE_NO_PAD.encode_to_string(json))
 }
@@ -64,16 +60,6 @@ pub(super) fn encode_header(header: &impl serde::Serialize) -> Result<String, Ke
 /// Base64url (unpadded) length of `len` bytes.
 fn b64_len(len: usize) -> usize {
     len.div_ceil(3).saturating_mul(4)
-}
-
-/// Serializes `header` and `claims` and signs them with `key`, giving the
-/// compact serialization `header.payload.signature`.
-fn sign_compact(
-    key: &SigningKey,
-    header: &impl serde::Serialize,
-    claims: &impl serde::Serialize,
-) -> Result<String, KeyError> {
-    sign_encoded_header(key, &encode_header(header)?, claims)
 }
 
 /// Serializes `claims` and signs them under the already encoded header.
@@ -194,6 +180,16 @@ mod tests {
     use std::fs::File;
     use std::path::Path;
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// Signs `claims` under an arbitrary `header`, to forge the tokens a
+    /// verifier must refuse (foreign keys, wrong `kid` or `alg`).
+    fn sign_compact(
+        key: &SigningKey,
+        header: &impl serde::Serialize,
+        claims: &impl serde::Serialize,
+    ) -> Result<String, KeyError> {
+        sign_encoded_header(key, &encode_header(header)?, claims)
+    }
 
     const ISS: &str = "https://idp.example.com/";
     const AUD: &str = "client-123";

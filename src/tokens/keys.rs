@@ -277,12 +277,8 @@ impl SigningKey {
         let material = parse_pem(&bytes).map_err(invalid)?;
         let (jwk, kid, decoding) = public_parts(&material).map_err(invalid)?;
         let alg = material.alg();
-        let jwt_header = super::jwt::encode_header(&serde_json::json!({
-            "alg": alg.as_str(),
-            "kid": kid,
-            "typ": super::jwt::JWT_TYP,
-        }))
-        .map_err(|e| invalid(e.to_string()))?;
+        let jwt_header = super::jwt::encoded_jose_header(alg.as_str(), &kid, super::jwt::JWT_TYP)
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(SigningKey {
             kid,
             alg,
