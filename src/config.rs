@@ -242,7 +242,7 @@ pub struct Claims {
 
 /// The full name of every claim a [`Claims`] mapping produces, in the order
 /// of its lists, so minting borrows names instead of building them per token.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ResolvedClaimNames {
     /// One per `user_metadata` entry.
     pub user_metadata: Vec<String>,

@@ -208,7 +208,7 @@ impl SigningKey {
 
     /// The base64url JOSE header of the JWTs this key signs, encoded once
     /// when the key is loaded instead of on every token.
-    pub fn jwt_header(&self) -> &str {
+    pub(super) fn jwt_header(&self) -> &str {
         &self.jwt_header
     }
 
