@@ -34,6 +34,11 @@ pub const LOGIN_LOCKOUTS: &str = "claimset_login_lockouts_total";
 pub const ID_TOKEN_CLAIMS_DROPPED: &str = "claimset_id_token_claims_dropped_total";
 /// Bytes the database occupies on disk, read at each scrape.
 pub const STORE_SIZE_BYTES: &str = "claimset_store_size_bytes";
+/// Flushes to disk the store has made; with the next counter it shows how
+/// many acknowledged writes each flush carries (group commit at work).
+pub const STORE_FLUSHES: &str = "claimset_store_flushes_total";
+/// Writes acknowledged once a flush made them durable.
+pub const STORE_DURABLE_WRITES: &str = "claimset_store_durable_writes_total";
 
 /// Latency buckets (seconds) for requests and hashes: sub-millisecond
 /// reads up to multi-second queues behind a signup burst.
@@ -97,6 +102,11 @@ fn describe() {
         "Mapped claims left out of ID tokens by the size budget."
     );
     describe_gauge!(STORE_SIZE_BYTES, Unit::Bytes, "Database size on disk.");
+    describe_counter!(STORE_FLUSHES, "Store flushes to disk.");
+    describe_counter!(
+        STORE_DURABLE_WRITES,
+        "Store writes acknowledged after a flush made them durable."
+    );
 }
 
 /// Middleware: counts and times every request under its route pattern.
@@ -159,13 +169,17 @@ pub fn token_issued(kind: TokenKind) {
     counter.increment(1);
 }
 
-/// Sets the gauges read at scrape time (store size, hashing pool, dropped
-/// claims) and runs the exporter's upkeep, which keeps histograms bounded.
+/// Sets what is read at scrape time (store size and flushes, hashing pool,
+/// dropped claims) and runs the exporter's upkeep, which keeps histograms
+/// bounded.
 pub fn record_scrape_gauges(state: &crate::app::AppState) {
     match state.store.size_on_disk() {
         Ok(bytes) => metrics::gauge!(STORE_SIZE_BYTES).set(bytes as f64),
         Err(err) => tracing::warn!(%err, "store size unavailable"),
     }
+    let durability = state.store.durability_stats();
+    metrics::counter!(STORE_FLUSHES).absolute(durability.flushes);
+    metrics::counter!(STORE_DURABLE_WRITES).absolute(durability.durable_writes);
     metrics::counter!(ID_TOKEN_CLAIMS_DROPPED).absolute(
         state
             .dropped_id_token_claims

@@ -171,6 +171,11 @@ async fn metrics_count_requests_hashing_tokens_failures_and_the_store() {
         sample(&text, "claimset_store_size_bytes").unwrap_or(0.0) > 0.0,
         "{text}"
     );
+    // The signup and the successful login each waited for a flush.
+    let durable_writes = sample(&text, "claimset_store_durable_writes_total").unwrap_or(0.0);
+    let flushes = sample(&text, "claimset_store_flushes_total").unwrap_or(0.0);
+    assert!(durable_writes >= 2.0, "{text}");
+    assert!(flushes >= 1.0 && flushes <= durable_writes, "{text}");
     // Ids in paths collapse into the route pattern.
     client()
         .get(server.url("/api/v2/users/auth0%7C0123456789abcdef01234567"))

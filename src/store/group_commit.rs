@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::StoreError;
+use super::{DurabilityStats, StoreError};
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
@@ -48,11 +48,20 @@ fn gather(inbox: &mpsc::Receiver<Waiter>, batch: &mut Vec<Waiter>) {
 
 /// Counters that show how well writes are being grouped.
 #[derive(Debug, Default)]
-pub struct GroupCommitStats {
+struct GroupCommitStats {
     /// `flush()` calls made.
-    pub flushes: AtomicU64,
+    flushes: AtomicU64,
     /// Writers made durable.
-    pub writes: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl GroupCommitStats {
+    fn snapshot(&self) -> DurabilityStats {
+        DurabilityStats {
+            flushes: self.flushes.load(Ordering::Relaxed),
+            durable_writes: self.writes.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Handle to the flusher thread; dropping it stops the thread after a last flush.
@@ -92,9 +101,10 @@ impl GroupCommit {
                 if let Err(err) = db.flush() {
                     tracing::error!(%err, "final flush failed");
                 }
+                let totals = thread_stats.snapshot();
                 tracing::info!(
-                    flushes = thread_stats.flushes.load(Ordering::Relaxed),
-                    writes = thread_stats.writes.load(Ordering::Relaxed),
+                    flushes = totals.flushes,
+                    writes = totals.durable_writes,
                     "group commit stopped"
                 );
             })?;
@@ -122,8 +132,9 @@ impl GroupCommit {
         }
     }
 
-    pub(super) fn stats(&self) -> &Arc<GroupCommitStats> {
-        &self.stats
+    /// Flushes made and writers they made durable, so far.
+    pub(super) fn stats(&self) -> DurabilityStats {
+        self.stats.snapshot()
     }
 }
 

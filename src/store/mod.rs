@@ -7,7 +7,6 @@ mod postings;
 mod sled_grants;
 pub mod sled_store;
 
-pub use group_commit::GroupCommitStats;
 pub use sled_store::SledStore;
 
 use async_trait::async_trait;
@@ -161,6 +160,20 @@ pub trait UserStore: Send + Sync {
 
     /// Bytes the store occupies on disk (for metrics).
     fn size_on_disk(&self) -> Result<u64, StoreError>;
+
+    /// Flushes made and writes they made durable since the store opened
+    /// (for metrics: how well concurrent writers are being grouped).
+    fn durability_stats(&self) -> DurabilityStats;
+}
+
+/// Counts that show what durability is costing: every acknowledged write
+/// waits for a flush, and one flush can carry many writers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DurabilityStats {
+    /// Flushes (syncs to disk) made.
+    pub flushes: u64,
+    /// Writes acknowledged after a flush made them durable.
+    pub durable_writes: u64,
 }
 
 /// Kinds of short-lived records; each kind is its own key space.

@@ -7,15 +7,14 @@
 //! The `grants` tree (short-lived OAuth records) is in `sled_grants`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::group_commit::{GroupCommit, GroupCommitStats};
+use super::group_commit::GroupCommit;
 use super::postings;
-use super::{IndexedField, StoreError, UserIter, UserStore};
+use super::{DurabilityStats, IndexedField, StoreError, UserIter, UserStore};
 use crate::domain::search::fold_case;
 use crate::domain::user::User;
 
@@ -153,11 +152,6 @@ impl SledStore {
         self.by_field.apply_batch(fields).map_err(backend)?;
         self.users.apply_batch(records).map_err(backend)?;
         self.commits.wait_durable().await
-    }
-
-    /// How well concurrent writes have been grouped into flushes.
-    pub fn group_commit_stats(&self) -> Arc<GroupCommitStats> {
-        Arc::clone(self.commits.stats())
     }
 
     fn read_user(&self, user_id: &[u8]) -> Result<Option<User>, StoreError> {
@@ -541,6 +535,10 @@ impl UserStore for SledStore {
         self.db.size_on_disk().map_err(backend)
     }
 
+    fn durability_stats(&self) -> DurabilityStats {
+        self.commits.stats()
+    }
+
     async fn user_count(&self) -> Result<u64, StoreError> {
         Ok(self.users.len() as u64)
     }
@@ -557,7 +555,7 @@ mod tests {
     use super::*;
     use crate::domain::user::new_database_user_id;
     use serde_json::{Map, json};
-    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
 
     fn user(email: &str, username: Option<&str>) -> User {
         User {
@@ -680,9 +678,10 @@ mod tests {
             }
         }
         assert_eq!((won, duplicates), (33, 31));
-        let stats = store.group_commit_stats();
-        let flushes = stats.flushes.load(Ordering::Relaxed);
-        let writes = stats.writes.load(Ordering::Relaxed);
+        let DurabilityStats {
+            flushes,
+            durable_writes: writes,
+        } = store.durability_stats();
         assert_eq!(writes, 33);
         assert!(flushes < writes, "{flushes} flushes for {writes} writes");
     }
