@@ -19,8 +19,9 @@
 //! request was due; the target is judged on that run. Each bound is
 //! measured just before the first scenario it bounds, while the server is
 //! idle. The tool waits for other processes to leave the CPUs before each
-//! measurement and reports who used them during it (server, tool, others),
-//! flagging runs that other processes disturbed.
+//! measurement and reports who used them during it (server, tool, others,
+//! and on a virtual machine the hypervisor's steal time with its longest
+//! stall, which lands in the latency tail), flagging disturbed runs.
 //!
 //! Exit status: 0 when every scenario ran (targets are reported, not
 //! enforced), 1 when setup or the server failed, 2 for bad arguments, 130
@@ -499,8 +500,8 @@ impl Bounds {
         let when = |raw: &RawRate| {
             let busy = match raw.cpu {
                 Some(cpu) if cpu.disturbed() => format!(
-                    "; WARNING: other processes used {:.0}% of the CPUs meanwhile",
-                    cpu.other * 100.0
+                    "; WARNING: other processes and the hypervisor took {:.0}% of the CPUs meanwhile",
+                    cpu.taken() * 100.0
                 ),
                 _ => String::new(),
             };
@@ -1430,8 +1431,8 @@ fn cpu_notes(cpu: &machine::CpuUse, label: &str) -> Vec<String> {
     let mut notes = vec![format!("{label}{}", cpu.describe())];
     if cpu.disturbed() {
         let warning = format!(
-            "{label}WARNING: other processes used {:.0}% of the CPUs during this run; its figures are unreliable",
-            cpu.other * 100.0
+            "{label}WARNING: other processes and the hypervisor took {:.0}% of the CPUs during this run; its figures are unreliable",
+            cpu.taken() * 100.0
         );
         eprintln!("  {warning}");
         notes.push(warning);
@@ -1444,5 +1445,7 @@ fn cpu_json(cpu: machine::CpuUse) -> Value {
         "server_share": cpu.server,
         "tool_share": cpu.tool,
         "other_share": cpu.other,
+        "stolen_share": cpu.stolen,
+        "longest_steal_ms": cpu.longest_steal_ms,
     })
 }
