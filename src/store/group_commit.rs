@@ -24,10 +24,10 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 /// thread wake-ups (~120 µs of CPU here), so under load the window trades a
 /// few milliseconds of a write's latency for CPU the requests can use: at
 /// ~1,000 refreshes/s on 2 cores (writes just over 1 ms apart), a whole
-/// load run (its lone setup signups included) made 1.1–1.2 writes durable
-/// per flush with 1 ms, 2.8–3.1 with 3 ms and 4.1–4.6 with 6 ms, and the
-/// refresh ratio went from 0.65–0.87× (6 runs) to 0.76–0.84× (9) and
-/// 0.79–0.85× (3). A lone writer (the previous batch had one) is flushed at
+/// refresh load run (its lone setup signups included) made 1.1–1.2 writes
+/// durable per flush with 1 ms, 2.8–3.1 with 3 ms and 4.1–4.6 with 6 ms,
+/// and the refresh ratio went from 0.65–0.87× (6 runs) to 0.76–0.84× (9)
+/// and 0.78–0.85× (5); see BENCHMARKS.md. A lone writer (the previous batch had one) is flushed at
 /// once, so a quiet server pays nothing.
 const GATHER_WINDOW: Duration = Duration::from_micros(6_000);
 
