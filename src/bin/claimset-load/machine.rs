@@ -151,8 +151,9 @@ pub struct CpuUse {
     /// Taken by the hypervisor (steal time; shared virtual machines only).
     pub stolen: f64,
     /// The most steal time seen in one [`STEAL_SAMPLE`], in milliseconds of
-    /// CPU time (both vCPUs together): a stall of that length lands in the latency tail of every
-    /// request in flight, so it explains a p99 that processes here cannot.
+    /// CPU time (both vCPUs together): a stall of that length lands in the
+    /// latency tail of every request in flight, so it explains a p99 that
+    /// processes here cannot.
     pub longest_steal_ms: f64,
 }
 
