@@ -27,8 +27,8 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 /// refresh load run (its lone setup signups included) made 1.1–1.2 writes
 /// durable per flush with 1 ms, 2.8–3.1 with 3 ms and 4.1–4.6 with 6 ms,
 /// and the refresh ratio went from 0.65–0.87× (6 runs) to 0.76–0.84× (9)
-/// and 0.78–0.85× (5); see BENCHMARKS.md. A lone writer (the previous batch had one) is flushed at
-/// once, so a quiet server pays nothing.
+/// and 0.78–0.85× (5); see BENCHMARKS.md. A lone writer (the previous
+/// batch had one) is flushed at once, so a quiet server pays nothing.
 const GATHER_WINDOW: Duration = Duration::from_micros(6_000);
 
 /// A batch this large is flushed without waiting out the window.
