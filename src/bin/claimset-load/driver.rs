@@ -90,6 +90,10 @@ impl Window {
 pub struct Measured {
     /// Latency of successful steps, in microseconds.
     pub latency_us: Histogram<u64>,
+    /// Paced runs only: how late the tool's own timer woke an idle worker
+    /// for a step, in microseconds. Shown beside the latencies so a reader
+    /// can see what the tool's scheduling cost, which is not counted in them.
+    pub send_lag_us: Histogram<u64>,
     pub ok: u64,
     /// Error counts by kind.
     pub errors: BTreeMap<String, u64>,
@@ -105,6 +109,8 @@ impl Measured {
     pub fn new() -> Result<Self, String> {
         Ok(Measured {
             latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)
+                .map_err(|err| format!("histogram: {err}"))?,
+            send_lag_us: Histogram::new_with_bounds(1, 600_000_000, 3)
                 .map_err(|err| format!("histogram: {err}"))?,
             ok: 0,
             errors: BTreeMap::new(),
@@ -133,6 +139,9 @@ impl Measured {
     fn merge(&mut self, other: Measured) -> Result<(), String> {
         self.latency_us
             .add(&other.latency_us)
+            .map_err(|err| format!("histogram: {err}"))?;
+        self.send_lag_us
+            .add(&other.send_lag_us)
             .map_err(|err| format!("histogram: {err}"))?;
         self.ok += other.ok;
         for (kind, count) in other.errors {
@@ -171,6 +180,15 @@ impl Measured {
         }
         self.latency_us.max() as f64 / 1000.0
     }
+
+    /// A quantile of the tool's send lag in milliseconds (0 when no idle
+    /// worker was woken, as in closed-loop runs).
+    pub fn send_lag_ms(&self, quantile: f64) -> f64 {
+        if self.send_lag_us.is_empty() {
+            return 0.0;
+        }
+        self.send_lag_us.value_at_quantile(quantile) as f64 / 1000.0
+    }
 }
 
 /// Runs every worker in its own task until `window.end` (or a stop), and
@@ -185,10 +203,13 @@ pub async fn drive<W: Worker>(
 }
 
 /// Like [`drive`], but open-loop: the workers together offer `rate` steps
-/// per second, each on its own fixed schedule, and a step's latency counts
-/// from when it was due, not from when it was sent — so a server that
-/// falls behind is charged for the queue it causes (no coordinated
-/// omission).
+/// per second, each on its own fixed schedule. A step that falls due while
+/// its worker is still waiting on the previous response counts from when
+/// it was due, not from when it was sent — so a server that falls behind
+/// is charged for the queue it causes (no coordinated omission). A step
+/// whose worker was idle counts from when the tool's timer woke it: tokio's
+/// timer fires on millisecond ticks, so it wakes up to ~1 ms late, and that
+/// lag is the tool's, not the server's (it is kept in `send_lag_us`).
 pub async fn drive_paced<W: Worker>(
     workers: Vec<W>,
     window: Window,
@@ -219,10 +240,12 @@ async fn run_workers<W: Worker>(
         tasks.spawn(async move {
             let mut measured = Measured::new()?;
             let end = tokio::time::Instant::from_std(window.end);
+            let mut previous_done: Option<Instant> = None;
             loop {
                 if Instant::now() >= window.end || stop.is_set() {
                     break;
                 }
+                let mut send_lag = None;
                 let started = match due {
                     Some(at) => {
                         tokio::select! {
@@ -230,7 +253,7 @@ async fn run_workers<W: Worker>(
                             () = tokio::time::sleep_until(end) => break,
                             () = stop.wait() => break,
                         }
-                        at
+                        start_of_paced_step(at, previous_done, Instant::now(), &mut send_lag)
                     }
                     None => Instant::now(),
                 };
@@ -244,8 +267,13 @@ async fn run_workers<W: Worker>(
                     .as_ref()
                     .err()
                     .is_some_and(|failure| failure.backoff);
+                previous_done = Some(done);
                 if done >= window.measure_from && done <= window.end {
                     measured.record(done.saturating_duration_since(started), outcome);
+                    if let Some(lag) = send_lag {
+                        let micros = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+                        measured.send_lag_us.saturating_record(micros.max(1));
+                    }
                 }
                 if let (Some(at), Some(interval)) = (due.as_mut(), interval) {
                     *at += interval;
@@ -270,6 +298,25 @@ async fn run_workers<W: Worker>(
     Ok(total)
 }
 
+/// Where a paced step's latency starts: at `due` when the worker was still
+/// busy with the previous step then (the server made it late), at `woke`
+/// when it was idle and only the tool's timer made it late (that lag goes
+/// to `send_lag`).
+fn start_of_paced_step(
+    due: Instant,
+    previous_done: Option<Instant>,
+    woke: Instant,
+    send_lag: &mut Option<Duration>,
+) -> Instant {
+    let idle_when_due = previous_done.is_none_or(|done| done <= due);
+    if idle_when_due {
+        *send_lag = Some(woke.saturating_duration_since(due));
+        woke.max(due)
+    } else {
+        due
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +338,55 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_step_due_while_its_worker_was_busy_counts_from_when_it_fell_due() {
+        let due = Instant::now();
+        let previous_done = due + Duration::from_millis(3);
+        let woke = previous_done + Duration::from_micros(200);
+        let mut lag = None;
+        assert_eq!(
+            start_of_paced_step(due, Some(previous_done), woke, &mut lag),
+            due
+        );
+        assert_eq!(lag, None);
+    }
+
+    #[test]
+    fn a_step_due_while_its_worker_was_idle_counts_from_the_wake_up() {
+        let previous_done = Instant::now();
+        let due = previous_done + Duration::from_millis(2);
+        let woke = due + Duration::from_micros(900);
+        let mut lag = None;
+        assert_eq!(
+            start_of_paced_step(due, Some(previous_done), woke, &mut lag),
+            woke
+        );
+        assert_eq!(lag, Some(Duration::from_micros(900)));
+        let mut first = None;
+        assert_eq!(start_of_paced_step(due, None, woke, &mut first), woke);
+        assert_eq!(first, Some(Duration::from_micros(900)));
+    }
+
+    #[tokio::test]
+    async fn a_paced_server_that_falls_behind_is_charged_for_its_queue() {
+        // One worker offered 500 steps/s (one due every 2 ms) of 3 ms steps
+        // falls behind by 1 ms or more per step: over 400 ms the latencies
+        // grow with the queue (to ~130 ms) instead of staying at 3 ms.
+        struct Slow;
+        impl Worker for Slow {
+            async fn step(&mut self) -> Result<(), Failure> {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                Ok(())
+            }
+        }
+        let window = Window::starting_now(Duration::ZERO, Duration::from_millis(400));
+        let measured = drive_paced(vec![Slow], window, &Stop::new(), 500.0).await;
+        let Ok(measured) = measured else {
+            panic!("paced run failed: {measured:?}");
+        };
+        assert!(measured.max_ms() > 50.0, "{}", measured.max_ms());
+    }
+
     #[tokio::test]
     async fn paced_runs_offer_the_rate_asked_for() {
         let workers = (0..4)
@@ -306,6 +402,7 @@ mod tests {
         };
         assert!((180..=220).contains(&measured.ok), "{}", measured.ok);
         assert!(measured.quantile_ms(0.5) >= 2.0);
+        assert!(!measured.send_lag_us.is_empty());
         assert!((measured.seconds - 1.0).abs() < 0.1, "{}", measured.seconds);
     }
 

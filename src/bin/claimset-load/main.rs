@@ -592,6 +592,7 @@ impl Bounds {
                     "p50_ms": paced.measured.quantile_ms(0.5),
                     "p99_ms": paced.measured.quantile_ms(0.99),
                     "max_ms": paced.measured.max_ms(),
+                    "send_lag_p99_ms": paced.measured.send_lag_ms(0.99),
                 })),
             })),
             "refresh_signatures_per_response": refresh_signatures,
