@@ -280,7 +280,7 @@ pub fn table(rows: &[Row]) -> String {
     if rows.iter().any(|row| row.paced.is_some()) {
         let _ = writeln!(
             out,
-            "rate and p50–max: closed loop, every connection always busy. paced p99: a second, open-loop run at a fraction of that rate (latency counted from when each request was due); latency targets are judged on it."
+            "rate and p50–max: closed loop, every connection always busy. paced p99: a second, open-loop run at a fraction of that rate (latency counted from when each request was due, or from when the tool's timer woke its idle connection; the timer's lag is printed, not counted); latency targets are judged on it."
         );
     }
     for row in rows {
