@@ -208,8 +208,9 @@ pub async fn drive<W: Worker>(
 /// it was due, not from when it was sent — so a server that falls behind
 /// is charged for the queue it causes (no coordinated omission). A step
 /// whose worker was idle counts from when the tool's timer woke it: tokio's
-/// timer fires on millisecond ticks, so it wakes up to ~1 ms late, and that
-/// lag is the tool's, not the server's (it is kept in `send_lag_us`).
+/// timer fires on millisecond ticks and wakes many workers per tick, so they
+/// send 1–3 ms late, and that lag is the tool's, not the server's (it is
+/// kept in `send_lag_us`).
 pub async fn drive_paced<W: Worker>(
     workers: Vec<W>,
     window: Window,
