@@ -123,8 +123,7 @@ impl Measured {
     fn record(&mut self, latency: Duration, outcome: Result<(), Failure>) {
         match outcome {
             Ok(()) => {
-                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-                self.latency_us.saturating_record(micros.max(1));
+                record_micros(&mut self.latency_us, latency);
                 self.ok += 1;
             }
             Err(failure) => {
@@ -246,17 +245,16 @@ async fn run_workers<W: Worker>(
                 if Instant::now() >= window.end || stop.is_set() {
                     break;
                 }
-                let mut send_lag = None;
-                let started = match due {
+                let (started, send_lag) = match due {
                     Some(at) => {
                         tokio::select! {
                             () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
                             () = tokio::time::sleep_until(end) => break,
                             () = stop.wait() => break,
                         }
-                        start_of_paced_step(at, previous_done, Instant::now(), &mut send_lag)
+                        start_of_paced_step(at, previous_done, Instant::now())
                     }
-                    None => Instant::now(),
+                    None => (Instant::now(), None),
                 };
                 let outcome = tokio::select! {
                     outcome = worker.step() => outcome,
@@ -272,8 +270,7 @@ async fn run_workers<W: Worker>(
                 if done >= window.measure_from && done <= window.end {
                     measured.record(done.saturating_duration_since(started), outcome);
                     if let Some(lag) = send_lag {
-                        let micros = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
-                        measured.send_lag_us.saturating_record(micros.max(1));
+                        record_micros(&mut measured.send_lag_us, lag);
                     }
                 }
                 if let (Some(at), Some(interval)) = (due.as_mut(), interval) {
@@ -299,23 +296,28 @@ async fn run_workers<W: Worker>(
     Ok(total)
 }
 
-/// Where a paced step's latency starts: at `due` when the worker was still
-/// busy with the previous step then (the server made it late), at `woke`
-/// when it was idle and only the tool's timer made it late (that lag goes
-/// to `send_lag`).
+/// Where a paced step's latency starts, and the tool's send lag if any: at
+/// `due` when the worker was still busy with the previous step then (the
+/// server made it late), at `woke` when it was idle and only the tool's
+/// timer made it late (by the lag returned).
 fn start_of_paced_step(
     due: Instant,
     previous_done: Option<Instant>,
     woke: Instant,
-    send_lag: &mut Option<Duration>,
-) -> Instant {
+) -> (Instant, Option<Duration>) {
     let idle_when_due = previous_done.is_none_or(|done| done <= due);
     if idle_when_due {
-        *send_lag = Some(woke.saturating_duration_since(due));
-        woke.max(due)
+        (woke.max(due), Some(woke.saturating_duration_since(due)))
     } else {
-        due
+        (due, None)
     }
+}
+
+/// Records a duration in whole microseconds (at least 1, the histogram's
+/// lowest value).
+fn record_micros(histogram: &mut Histogram<u64>, duration: Duration) {
+    let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+    histogram.saturating_record(micros.max(1));
 }
 
 #[cfg(test)]
@@ -344,12 +346,10 @@ mod tests {
         let due = Instant::now();
         let previous_done = due + Duration::from_millis(3);
         let woke = previous_done + Duration::from_micros(200);
-        let mut lag = None;
         assert_eq!(
-            start_of_paced_step(due, Some(previous_done), woke, &mut lag),
-            due
+            start_of_paced_step(due, Some(previous_done), woke),
+            (due, None)
         );
-        assert_eq!(lag, None);
     }
 
     #[test]
@@ -357,15 +357,12 @@ mod tests {
         let previous_done = Instant::now();
         let due = previous_done + Duration::from_millis(2);
         let woke = due + Duration::from_micros(900);
-        let mut lag = None;
+        let lag = Some(Duration::from_micros(900));
         assert_eq!(
-            start_of_paced_step(due, Some(previous_done), woke, &mut lag),
-            woke
+            start_of_paced_step(due, Some(previous_done), woke),
+            (woke, lag)
         );
-        assert_eq!(lag, Some(Duration::from_micros(900)));
-        let mut first = None;
-        assert_eq!(start_of_paced_step(due, None, woke, &mut first), woke);
-        assert_eq!(first, Some(Duration::from_micros(900)));
+        assert_eq!(start_of_paced_step(due, None, woke), (woke, lag));
     }
 
     #[tokio::test]
