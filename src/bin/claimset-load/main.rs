@@ -33,6 +33,7 @@ mod http;
 mod machine;
 mod report;
 mod scenarios;
+mod server_side;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -411,6 +412,7 @@ impl Bounds {
                     self.trivial_paced = Some(Paced {
                         offered,
                         measured: paced,
+                        server_side: None,
                     });
                 }
                 server.stop().await?;
@@ -953,6 +955,11 @@ async fn run(args: Args, stop: &Stop) -> Result<(), Fatal> {
                 window.1.as_secs_f64()
             );
             machine::wait_quiet(settings.quiet_wait, stop).await;
+            let route = server_side::route_of(name);
+            let before = match route {
+                Some(route) => Some(request_histogram(&setup_client, &tenant, route).await),
+                None => None,
+            };
             let meter = machine::Meter::start(settings.server_pid);
             let paced = context.measure(name, Some(offered)).await?;
             if let Some(cpu) = meter.and_then(|meter| meter.read()) {
@@ -964,11 +971,31 @@ async fn run(args: Args, stop: &Stop) -> Result<(), Fatal> {
                     burst.rate()
                 ));
             }
+            let server_side = match (route, before, target.max_p99_ms) {
+                (Some(route), Some(before), Some(target_ms)) => {
+                    let after = request_histogram(&setup_client, &tenant, route).await;
+                    match (before, after) {
+                        (Ok(before), Ok(after)) => {
+                            Some(server_side::ServerSide::between(&before, &after, target_ms))
+                        }
+                        (Err(err), _) | (_, Err(err)) => {
+                            row.notes
+                                .push(format!("paced run: no server-side view ({err})"));
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
             let paced = Paced {
                 offered,
                 measured: paced.measured,
+                server_side,
             };
             eprintln!("  {}", paced.summary());
+            if let (Some(server), Some(target_ms)) = (&paced.server_side, target.max_p99_ms) {
+                eprintln!("  {}", server.summary(target_ms));
+            }
             row.paced = Some(paced);
         }
         rows.push(row);
@@ -1094,6 +1121,26 @@ fn resolve_secret(
             file.display()
         ))),
     }
+}
+
+/// `route`'s request-duration histogram as the server reports it on `/metrics`.
+async fn request_histogram(
+    client: &reqwest::Client,
+    tenant: &Tenant,
+    route: &str,
+) -> Result<server_side::RouteHistogram, String> {
+    let response = http::send_expect(
+        client.get(tenant.url("/metrics")),
+        reqwest::StatusCode::OK,
+        "metrics",
+    )
+    .await
+    .map_err(|failure| failure.to_string())?;
+    let text = response
+        .text()
+        .await
+        .map_err(|err| format!("metrics: {err}"))?;
+    server_side::RouteHistogram::from_scrape(&text, route)
 }
 
 async fn fetch_json(client: &reqwest::Client, url: &str) -> Result<Value, String> {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::driver::Measured;
+use crate::server_side::ServerSide;
 
 /// What a scenario's rate is compared with.
 #[derive(Debug, Clone)]
@@ -79,6 +80,8 @@ pub struct Paced {
     /// Steps per second offered.
     pub offered: f64,
     pub measured: Measured,
+    /// The server's own histogram of the same run, when `/metrics` could be read.
+    pub server_side: Option<ServerSide>,
 }
 
 impl Paced {
@@ -305,6 +308,9 @@ pub fn table(rows: &[Row]) -> String {
         }
         if let Some(paced) = &row.paced {
             let _ = writeln!(out, "  {}: {}", row.name, paced.summary());
+            if let (Some(server), Some(target_ms)) = (&paced.server_side, row.target.max_p99_ms) {
+                let _ = writeln!(out, "  {}: {}", row.name, server.summary(target_ms));
+            }
         }
         for note in &row.notes {
             let _ = writeln!(out, "  {}: {note}", row.name);
@@ -351,6 +357,11 @@ pub fn row_json(row: &Row) -> Value {
                 "p99": paced.measured.quantile_ms(0.99),
                 "max": paced.measured.max_ms(),
             },
+            "server_side": paced.server_side.as_ref().map(|server| json!({
+                "requests": server.requests,
+                "handler_p99_at_most_ms": server.p99_bound_ms.filter(|ms| ms.is_finite()),
+                "share_within_target": server.within_target,
+            })),
             "send_lag_ms": {
                 "p50": paced.measured.send_lag_ms(0.5),
                 "p99": paced.measured.send_lag_ms(0.99),
