@@ -360,7 +360,10 @@ pub fn row_json(row: &Row) -> Value {
             "server_side": paced.server_side.as_ref().map(|server| json!({
                 "requests": server.requests,
                 "handler_p99_at_most_ms": server.p99_bound_ms.filter(|ms| ms.is_finite()),
-                "share_within_target": server.within_target,
+                "within_target": server.within_target.map(|within| json!({
+                    "bucket_ms": within.bound_ms,
+                    "share": within.share,
+                })),
             })),
             "send_lag_ms": {
                 "p50": paced.measured.send_lag_ms(0.5),

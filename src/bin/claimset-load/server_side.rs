@@ -98,22 +98,30 @@ impl RouteHistogram {
             .map(|&(le, _)| le * 1000.0)
     }
 
-    /// The share of requests that finished within `ms` (bucket bounds at or
-    /// under it only), or `None` when empty.
-    pub fn share_within_ms(&self, ms: f64) -> Option<f64> {
+    /// The share of requests that finished within the largest bucket bound
+    /// at or under `ms`, with that bound: a histogram cannot say more, and
+    /// a report must not call "within 10 ms" "within 20 ms". `None` when
+    /// empty or when no bucket is that small.
+    pub fn share_within_ms(&self, ms: f64) -> Option<Within> {
         let total = self.count();
         if total <= 0.0 {
             return None;
         }
-        let within = self
-            .buckets
+        self.buckets
             .iter()
-            .filter(|&&(le, _)| le * 1000.0 <= ms)
-            .map(|&(_, count)| count)
-            .next_back()
-            .unwrap_or(0.0);
-        Some(within / total)
+            .rfind(|&&(le, _)| le * 1000.0 <= ms)
+            .map(|&(le, count)| Within {
+                bound_ms: le * 1000.0,
+                share: count / total,
+            })
     }
+}
+
+/// A share of requests and the bucket bound (ms) it was read at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Within {
+    pub bound_ms: f64,
+    pub share: f64,
 }
 
 /// prometheus-parse 0.2.5 reads a label set up to its first `}`, so a
@@ -159,8 +167,9 @@ pub struct ServerSide {
     pub requests: f64,
     /// Upper bound (ms) of the p99 of its handler time.
     pub p99_bound_ms: Option<f64>,
-    /// Share of requests whose handler time was within the target's p99 bound.
-    pub within_target: Option<f64>,
+    /// Share of requests whose handler time was within the target's p99
+    /// bound, read at the largest bucket not past it.
+    pub within_target: Option<Within>,
 }
 
 impl ServerSide {
@@ -181,8 +190,17 @@ impl ServerSide {
             Some(_) => "past its last bucket".to_owned(),
             None => "— (no requests recorded)".to_owned(),
         };
-        let within = self.within_target.map_or_else(String::new, |share| {
-            format!(", {:.2} % within {target_ms} ms", share * 100.0)
+        let within = self.within_target.map_or_else(String::new, |within| {
+            let bound = within.bound_ms;
+            let short_of_target = if bound < target_ms {
+                format!(" (the largest bucket under the {target_ms} ms target)")
+            } else {
+                String::new()
+            };
+            format!(
+                ", {:.2} % within {bound} ms{short_of_target}",
+                within.share * 100.0
+            )
         });
         format!(
             "server-side (its own request histogram from /metrics, {:.0} requests, warm-up included): handler p99 {p99}{within}",
@@ -225,7 +243,13 @@ mod tests {
         let run = ServerSide::between(&before, &after, 2.0);
         assert_eq!(run.requests, 200.0);
         assert_eq!(run.p99_bound_ms, Some(2.0));
-        assert_eq!(run.within_target, Some(198.0 / 200.0));
+        assert_eq!(
+            run.within_target,
+            Some(Within {
+                bound_ms: 2.0,
+                share: 198.0 / 200.0
+            })
+        );
     }
 
     #[test]
@@ -235,7 +259,27 @@ mod tests {
             .expect("parses");
         let run = ServerSide::between(&before, &after, 2.0);
         assert_eq!(run.p99_bound_ms, Some(5.0));
-        assert_eq!(run.within_target, Some(0.98));
+        assert_eq!(
+            run.within_target,
+            Some(Within {
+                bound_ms: 2.0,
+                share: 0.98
+            })
+        );
+        // A 4 ms target is read at the 2 ms bucket, and the report says so.
+        let between_buckets = ServerSide::between(&before, &after, 4.0);
+        assert_eq!(
+            between_buckets.within_target,
+            Some(Within {
+                bound_ms: 2.0,
+                share: 0.98
+            })
+        );
+        let line = between_buckets.summary(4.0);
+        assert!(
+            line.contains("98.00 % within 2 ms (the largest bucket under the 4 ms target)"),
+            "{line}"
+        );
         let slow = RouteHistogram::from_scrape(&scrape([1, 1, 1, 100], [0; 4]), "/userinfo")
             .expect("parses");
         let run = ServerSide::between(&before, &slow, 2.0);
