@@ -308,8 +308,8 @@ pub fn table(rows: &[Row]) -> String {
         }
         if let Some(paced) = &row.paced {
             let _ = writeln!(out, "  {}: {}", row.name, paced.summary());
-            if let (Some(server), Some(target_ms)) = (&paced.server_side, row.target.max_p99_ms) {
-                let _ = writeln!(out, "  {}: {}", row.name, server.summary(target_ms));
+            if let Some(server) = &paced.server_side {
+                let _ = writeln!(out, "  {}: {}", row.name, server.summary());
             }
         }
         for note in &row.notes {
