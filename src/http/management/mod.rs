@@ -7,6 +7,7 @@
 
 pub mod clients;
 pub mod user_blocks;
+pub mod user_json;
 pub mod users;
 
 use axum::extract::FromRequestParts;

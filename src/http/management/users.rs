@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::user_json::UserJson;
 use super::{ManagementError, ManagementErrorBody, ManagementToken, check_user_id};
 use crate::app::AppState;
 use crate::config::Config;
@@ -23,7 +24,7 @@ use crate::domain::search::{self, SearchOptions};
 use crate::domain::user::{DATABASE_PROVIDER_PREFIX, User, new_database_user_id, now_iso};
 use crate::grants::unix_now;
 use crate::http::openapi::tags;
-use crate::http::{FamilyRouter as _, json_response, sorted_json_response};
+use crate::http::{FamilyRouter as _, json_response};
 use crate::store::StoreError;
 use crate::user_search::{self, MAX_REACHABLE, SearchRequest};
 
@@ -155,18 +156,6 @@ impl From<&User> for UserBody {
     }
 }
 
-/// A user's body as a JSON object, for the `fields` projection.
-pub fn user_body(user: &User) -> Result<Map<String, Value>, ManagementError> {
-    let value = serde_json::to_value(UserBody::from(user)).map_err(|err| {
-        tracing::error!(%err, "user body serialisation failed");
-        ManagementError::internal()
-    })?;
-    match value {
-        Value::Object(body) => Ok(body),
-        _ => Err(ManagementError::internal()),
-    }
-}
-
 /// The `fields` projection of the read endpoints.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -210,29 +199,30 @@ pub struct UsersByEmailQuery {
 /// paging envelope.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
-pub enum UserList {
+pub enum UserList<'a> {
     /// The page of users.
     #[schema(value_type = Vec<UserBody>)]
-    Users(Vec<Value>),
+    Users(Vec<UserJson<'a>>),
     /// The page of users with its position and the total.
-    Page(UserPage),
+    Page(UserPage<'a>),
 }
 
-/// The paging envelope of `GET /api/v2/users?include_totals=true`.
+/// The paging envelope of `GET /api/v2/users?include_totals=true`. Its
+/// fields are declared in byte order, the order Auth0's sorted bodies have.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UserPage {
-    /// Index of the first user of the page.
-    pub start: usize,
-    /// `per_page`.
-    pub limit: usize,
+pub struct UserPage<'a> {
     /// Number of users in this page.
     pub length: usize,
-    /// The users (projected by `fields`).
-    #[schema(value_type = Vec<UserBody>)]
-    pub users: Vec<Value>,
+    /// `per_page`.
+    pub limit: usize,
+    /// Index of the first user of the page.
+    pub start: usize,
     /// Number of users matching, in all pages.
     pub total: usize,
+    /// The users (projected by `fields`).
+    #[schema(value_type = Vec<UserBody>)]
+    pub users: Vec<UserJson<'a>>,
 }
 
 /// The body of `POST /api/v2/users`. Properties not listed are refused.
@@ -378,11 +368,17 @@ impl Projection {
         Ok(projection)
     }
 
-    /// Applies the projection to one user body.
+    /// Whether the body shows property `key`.
+    pub fn shows(&self, key: &str) -> bool {
+        self.fields
+            .as_ref()
+            .is_none_or(|fields| fields.iter().any(|f| f == key) == self.include)
+    }
+
+    /// Applies the projection to one user body as a JSON tree.
+    #[cfg(test)]
     pub fn apply(&self, mut body: Map<String, Value>) -> Value {
-        if let Some(fields) = &self.fields {
-            body.retain(|key, _| fields.iter().any(|f| f == key) == self.include);
-        }
+        body.retain(|key, _| self.shows(key));
         Value::Object(body)
     }
 }
@@ -457,7 +453,7 @@ async fn get_user(
     let user = load_user(&state, &id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &projection.apply(user_body(&user)?),
+        &UserJson::new(&user, &projection),
     ))
 }
 
@@ -546,9 +542,13 @@ async fn users_by_email(
                 ManagementError::internal()
             })?;
         if let Some(user) = user {
-            found.push(projection.apply(user_body(&user)?));
+            found.push(user);
         }
     }
+    let found: Vec<UserJson<'_>> = found
+        .iter()
+        .map(|user| UserJson::new(user, &projection))
+        .collect();
     Ok(json_response(StatusCode::OK, &found))
 }
 
@@ -660,11 +660,11 @@ async fn list_users(
             tracing::error!(%err, "user search failed");
             ManagementError::internal()
         })?;
-    let users = found
+    let users: Vec<UserJson<'_>> = found
         .users
         .iter()
-        .map(|user| Ok(projection.apply(user_body(user)?)))
-        .collect::<Result<Vec<Value>, ManagementError>>()?;
+        .map(|user| UserJson::new(user, &projection))
+        .collect();
     let body = if include_totals {
         UserList::Page(UserPage {
             start: page * per_page,
@@ -676,7 +676,7 @@ async fn list_users(
     } else {
         UserList::Users(users)
     };
-    Ok(sorted_json_response(StatusCode::OK, &body))
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// Slack above the metadata cap for the rest of a create/patch body.
@@ -779,9 +779,9 @@ async fn create_user(
         .await
         .map_err(store_failure)?;
     tracing::info!(user_id = %user.user_id, "user created through the Management API");
-    Ok(sorted_json_response(
+    Ok(json_response(
         StatusCode::CREATED,
-        &UserBody::from(&user),
+        &UserJson::new(&user, &Projection::default()),
     ))
 }
 
@@ -892,9 +892,9 @@ async fn patch_user(
             .await
             .map_err(store_failure)?
         {
-            return Ok(sorted_json_response(
+            return Ok(json_response(
                 StatusCode::OK,
-                &UserBody::from(&updated),
+                &UserJson::new(&updated, &Projection::default()),
             ));
         }
     }
